@@ -1,0 +1,75 @@
+//! The `sluice` command line.
+
+mod check_config;
+mod logging;
+mod queue;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Sluice: an SMTP relay that filters mail with sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// The configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file (and load the certificates it names).
+    /// Prints FILE:LINE:COL: message and exits non-zero when something is wrong.
+    CheckConfig {
+        /// The configuration file.
+        #[arg(value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Inspect the queue.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages: id, age, size, sender and recipients.
+    List {
+        /// The configuration file naming the queue directory.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON (one array) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line; the exit code is 0 on success.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    match cli.command {
+        Command::Serve { config } => serve::run(&config),
+        Command::CheckConfig { config } => check_config::run(&config),
+        Command::Queue { command: QueueCommand::List { config, json } } => queue::list(&config, json),
+    }
+}

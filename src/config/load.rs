@@ -1,0 +1,133 @@
+//! Reading, parsing and validating a config file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::{Config, ConfigError, ListenTls};
+
+/// Where a config came from, kept so that checks made after parsing (a certificate
+/// that does not load, a plugin that does not compile) can still point at a line.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigOrigin {
+    pub file: PathBuf,
+    pub text: Arc<str>,
+}
+
+impl ConfigOrigin {
+    pub fn error_at<T>(&self, value: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(&self.file, &self.text, Some(value.span()), message)
+    }
+
+    /// The directory relative paths in the file are taken from.
+    pub fn base_dir(&self) -> &Path {
+        match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `file`. Relative paths inside are resolved against the
+    /// file's directory, so the server behaves the same whatever its working directory.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| ConfigError::without_position(file, format!("cannot read config: {e}")))?;
+        Config::parse(file, &text)
+    }
+
+    /// Parses config text as if it had been read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::at(file, text, e.span(), e.message().trim_end().to_string()))?;
+        config.origin = ConfigOrigin { file: file.to_path_buf(), text: Arc::from(text) };
+        config.validate()?;
+        config.resolve_paths();
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let origin = &self.origin;
+        if self.server.listen.get_ref().is_empty() {
+            return Err(origin.error_at(&self.server.listen, "server.listen needs at least one address"));
+        }
+        if self.tls.is_none() && self.server.listen.get_ref().iter().any(|l| l.tls == ListenTls::Implicit) {
+            return Err(
+                origin.error_at(&self.server.listen, "a listener with tls = \"implicit\" needs a [tls] section")
+            );
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self) {
+        let base = self.origin.base_dir().to_path_buf();
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.queue.path);
+        if let Some(tls) = &mut self.tls {
+            resolve(tls.cert.get_mut());
+            resolve(tls.key.get_mut());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:2525\"]\n[queue]\npath = \"var/queue\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/sluice/sluice.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_gets_rfc_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.limits.max_recipients, 1000);
+        assert_eq!(config.limits.command_timeout.get().as_secs(), 300);
+        assert_eq!(config.limits.data_timeout.get().as_secs(), 600);
+        assert_eq!(config.queue.path, PathBuf::from("/etc/sluice/var/queue"));
+        assert!(config.relay.networks.contains("127.0.0.1".parse().unwrap()));
+        assert!(!config.relay.networks.contains("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_keys_point_at_their_line() {
+        let err = parse(&format!("{MINIMAL}[limits]\nmax_mesage_size = \"1MB\"\n")).unwrap_err();
+        assert_eq!((err.line, err.column), (7, 1), "{err}");
+        assert!(err.message.contains("max_mesage_size"), "{err}");
+        assert!(err.to_string().starts_with("/etc/sluice/sluice.toml:7:1: "), "{err}");
+    }
+
+    #[test]
+    fn bad_values_point_at_the_value() {
+        let err = parse(&format!("{MINIMAL}[limits]\nmax_message_size = \"25XB\"\n")).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+        assert!(err.message.contains("size unit"), "{err}");
+        let err = parse(&format!("{MINIMAL}[limits]\nmax_recipients = 10\n")).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+        assert!(err.message.contains("at least 100"), "{err}");
+        let err = parse(&format!("{MINIMAL}[relay]\nnetworks = [\"10.0.0.0/40\"]\n")).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+    }
+
+    #[test]
+    fn listeners_as_strings_or_tables() {
+        let text = MINIMAL.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = [\"127.0.0.1:2525\", { address = \"[::1]:465\", tls = \"implicit\" }]",
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("[tls]"), "{err}");
+        let config = parse(&format!("{text}[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n")).unwrap();
+        assert_eq!(config.server.listen.get_ref()[1].tls, ListenTls::Implicit);
+        assert_eq!(config.tls.unwrap().cert.get_ref(), &PathBuf::from("/etc/sluice/c.pem"));
+    }
+}

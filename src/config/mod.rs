@@ -1,0 +1,40 @@
+//! The TOML configuration: one type per section, loaded and validated in one place so
+//! that `sluice check-config` and `sluice serve` agree on what is valid.
+
+mod error;
+mod limits;
+mod load;
+mod matchers;
+mod queue;
+mod relay;
+mod server;
+mod tls;
+mod units;
+
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use limits::{BareNewlines, LimitsConfig};
+pub use load::ConfigOrigin;
+pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
+pub use queue::QueueConfig;
+pub use relay::RelayConfig;
+pub use server::{ListenConfig, ListenTls, ServerConfig};
+pub use tls::TlsConfig;
+pub use units::{ByteSize, TimeSpan};
+
+/// The whole configuration file. Later sections (plugins, routes, delivery) slot in as
+/// further optional fields.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub relay: RelayConfig,
+    pub queue: QueueConfig,
+    #[serde(skip)]
+    pub origin: ConfigOrigin,
+}

@@ -1,0 +1,60 @@
+//! Everything a session needs that is shared by all sessions of one configuration.
+
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::queue::Spool;
+
+pub struct SmtpContext {
+    pub config: Arc<Config>,
+    pub tls: Option<TlsAcceptor>,
+    pub spool: Arc<Spool>,
+    greeting: Vec<u8>,
+    ehlo_with_starttls: Vec<u8>,
+    ehlo_without_starttls: Vec<u8>,
+}
+
+impl SmtpContext {
+    pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, spool: Arc<Spool>) -> Self {
+        let hostname = &config.server.hostname;
+        let greeting = format!("220 {hostname} ESMTP Sluice\r\n").into_bytes();
+        let ehlo = |starttls: bool| {
+            let mut lines = vec![
+                hostname.clone(),
+                "PIPELINING".to_string(),
+                format!("SIZE {}", config.limits.max_message_size.bytes()),
+                "8BITMIME".to_string(),
+                "SMTPUTF8".to_string(),
+                "ENHANCEDSTATUSCODES".to_string(),
+                "CHUNKING".to_string(),
+                "DSN".to_string(),
+            ];
+            if starttls {
+                lines.push("STARTTLS".to_string());
+            }
+            lines.push("HELP".to_string());
+            let last = lines.len() - 1;
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| format!("250{}{l}\r\n", if i == last { ' ' } else { '-' }))
+                .collect::<String>()
+                .into_bytes()
+        };
+        SmtpContext { greeting, ehlo_with_starttls: ehlo(true), ehlo_without_starttls: ehlo(false), config, tls, spool }
+    }
+
+    pub fn hostname(&self) -> &str {
+        &self.config.server.hostname
+    }
+
+    pub fn greeting(&self) -> &[u8] {
+        &self.greeting
+    }
+
+    pub fn ehlo_reply(&self, offer_starttls: bool) -> &[u8] {
+        if offer_starttls { &self.ehlo_with_starttls } else { &self.ehlo_without_starttls }
+    }
+}

@@ -1,0 +1,22 @@
+//! The inbound ESMTP server (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+//! ENHANCEDSTATUSCODES, STARTTLS, CHUNKING and DSN).
+
+pub mod command;
+mod connection;
+mod context;
+pub mod data;
+mod limiter;
+pub mod params;
+pub mod received;
+mod relay;
+pub mod reply;
+mod server;
+mod session;
+mod state;
+mod stream;
+pub mod tls;
+
+pub use context::SmtpContext;
+pub use limiter::ConnectionLimiter;
+pub use reply::{Reply, Status};
+pub use server::SmtpServer;

@@ -1,0 +1,13 @@
+//! Integration tests: the real `sluice` binary on ephemeral loopback ports, driven by
+//! raw sockets, Python's smtplib and swaks.
+
+mod support;
+
+mod cli;
+mod clients;
+mod concurrency;
+mod crash;
+mod malformed;
+mod session;
+mod smuggling;
+mod tls;

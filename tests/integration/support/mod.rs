@@ -1,0 +1,11 @@
+//! Test harness: the real `sluice` binary on ephemeral loopback ports, and small
+//! blocking SMTP clients to talk to it.
+
+#![allow(dead_code)]
+
+pub mod client;
+pub mod server;
+pub mod tls;
+
+pub use client::Client;
+pub use server::Sluice;

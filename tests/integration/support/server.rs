@@ -1,0 +1,192 @@
+//! Starts and stops the real server binary.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sluice");
+
+/// A running server with its own directory (config, queue, certificates).
+pub struct Sluice {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    logs: Arc<Mutex<String>>,
+}
+
+/// A config listening on an ephemeral port with its queue in the test directory.
+/// `extra` is appended; it may add sections and keys of sections not given here.
+pub fn base_config(extra: &str) -> String {
+    let mut config = String::from(
+        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:0\"]\n\n[queue]\npath = \"queue\"\n\n",
+    );
+    if !extra.contains("[relay]") {
+        config.push_str("[relay]\ndomains = [\"example.com\"]\n\n");
+    }
+    config.push_str(extra);
+    config
+}
+
+impl Sluice {
+    /// Starts a server with [`base_config`] plus `extra`.
+    pub fn start(extra: &str) -> Sluice {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Sluice::start_in(dir, &base_config(extra))
+    }
+
+    /// Starts a server with exactly this config text, written into `dir`.
+    pub fn start_in(dir: TempDir, config: &str) -> Sluice {
+        let config_path = dir.path().join("sluice.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut sluice = Sluice {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            addrs: Vec::new(),
+            dir,
+            config_path,
+            logs: Arc::new(Mutex::new(String::new())),
+        };
+        sluice.launch();
+        sluice
+    }
+
+    fn launch(&mut self) {
+        let mut child = Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        let logs = Arc::clone(&self.logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if event["message"] == "listening"
+                        && let Some(addr) = event["address"].as_str().and_then(|a| a.parse::<SocketAddr>().ok())
+                    {
+                        let _ = tx.send(Some(addr));
+                    }
+                    if event["message"] == "queue ready" {
+                        let _ = tx.send(None);
+                    }
+                }
+                logs.lock().unwrap().push_str(&line);
+                logs.lock().unwrap().push('\n');
+            }
+        });
+        self.child = Some(child);
+        self.addrs.clear();
+        // Collect every "listening" line; they follow "queue ready" in one burst.
+        let mut ready = false;
+        loop {
+            match rx.recv_timeout(if self.addrs.is_empty() {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_millis(200)
+            }) {
+                Ok(Some(addr)) => self.addrs.push(addr),
+                Ok(None) => ready = true,
+                Err(_) => break,
+            }
+        }
+        assert!(ready && !self.addrs.is_empty(), "sluice did not start:\n{}", self.logs());
+        self.addr = self.addrs[0];
+    }
+
+    /// Everything the server logged so far (JSON lines).
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    pub fn queue_dir(&self) -> PathBuf {
+        self.dir.path().join("queue")
+    }
+
+    /// Files in the queue's `messages/` directory.
+    pub fn queued_files(&self) -> Vec<PathBuf> {
+        list_dir(&self.queue_dir().join("messages"))
+    }
+
+    /// Runs `sluice ARGS...` against this server's config and returns (status, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN).args(args).output().expect("run sluice");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `sluice queue list --json` parsed.
+    pub fn queue_list(&self) -> Vec<serde_json::Value> {
+        let config = self.config_path.to_str().unwrap();
+        let (status, stdout, stderr) = self.cli(&["queue", "list", "--config", config, "--json"]);
+        assert_eq!(status, 0, "queue list failed: {stderr}");
+        serde_json::from_str::<Vec<serde_json::Value>>(&stdout).expect("queue list JSON")
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
+}
+
+/// Reads a queue file and returns (envelope JSON, message bytes), checking the
+/// checksum with the library's own decoder.
+pub fn read_queue_file(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = std::fs::read(path).expect("read queue file");
+    let (head, message) = sluice::queue::format::decode(&bytes).expect("valid queue file");
+    (serde_json::to_value(&head.envelope).unwrap(), message.to_vec())
+}
