@@ -47,9 +47,11 @@ rate() { # NAME PORT -> prints msgs/s
 # Warm up both (page cache, Postfix's processes), then measure alternately.
 smtp-source -s 5 -m 200 -l "$size" -f s@example.org -t r@example.com 127.0.0.1:$pf_port >/dev/null 2>&1
 smtp-source -s 5 -m 200 -l "$size" -f s@example.org -t r@example.com 127.0.0.1:$sl_port >/dev/null 2>&1
-pf=$(rate postfix $pf_port)
+# Sluice first: Postfix keeps working (delivering to its sink) after it has accepted,
+# which would slow down whatever runs after it.
 sl=$(rate sluice $sl_port)
-queued=$(ls "$work/queue/messages" | wc -l)
+pf=$(rate postfix $pf_port)
+queued=$(target/release/sluice queue list --config "$work/sluice.toml" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "accept throughput, n=$n sessions=$sessions size=$size, $(nproc) cores, $(date -u +%F)"
 echo "  postfix: $pf msg/s"
 echo "  sluice:  $sl msg/s   ($queued messages in its queue)"

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod mail;
 pub mod queue;
 pub mod smtp;

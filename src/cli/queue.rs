@@ -7,55 +7,51 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::queue::QueueDir;
+use crate::queue::{Hold, Snapshot, snapshot};
 
 #[derive(Serialize)]
 struct Row {
     id: String,
-    arrived: Option<u64>,
-    age_seconds: Option<u64>,
+    arrived: u64,
+    age_seconds: u64,
     size: u64,
-    sender: Option<String>,
+    sender: String,
     recipients: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    hold: Option<Hold>,
 }
 
-fn open_queue(config_path: &Path) -> Result<QueueDir, String> {
+fn read_queue(config_path: &Path) -> Result<Snapshot, String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    QueueDir::open(&config.queue.path).map_err(|e| format!("cannot open queue: {e}"))
+    snapshot(&config.queue.path).map_err(|e| format!("cannot read the queue at {}: {e}", config.queue.path.display()))
 }
 
 pub fn list(config_path: &Path, json: bool) -> ExitCode {
-    let rows = match open_queue(config_path).and_then(|dir| dir.list().map_err(|e| format!("cannot read queue: {e}"))) {
-        Ok(listed) => listed,
+    let snapshot = match read_queue(config_path) {
+        Ok(snapshot) => snapshot,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::FAILURE;
         }
     };
+    for damage in &snapshot.damage {
+        eprintln!(
+            "warning: damaged record in segment {} at offset {}: {}",
+            damage.segment, damage.offset, damage.error
+        );
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|listed| match listed.head {
-            Ok(head) => Row {
-                id: listed.id.to_string(),
-                arrived: Some(head.envelope.arrived),
-                age_seconds: Some(now.saturating_sub(head.envelope.arrived)),
-                size: head.message_len,
-                sender: Some(head.envelope.sender_path()),
-                recipients: head.envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
-                error: None,
-            },
-            Err(error) => Row {
-                id: listed.id.to_string(),
-                arrived: None,
-                age_seconds: None,
-                size: listed.file_size,
-                sender: None,
-                recipients: Vec::new(),
-                error: Some(error.to_string()),
-            },
+    let rows: Vec<Row> = snapshot
+        .messages
+        .iter()
+        .map(|entry| Row {
+            id: entry.envelope.id.to_string(),
+            arrived: entry.envelope.arrived,
+            age_seconds: now.saturating_sub(entry.envelope.arrived),
+            size: entry.location.body_len,
+            sender: entry.envelope.sender_path(),
+            recipients: entry.envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
+            hold: entry.state.hold.clone(),
         })
         .collect();
     if json {
@@ -70,13 +66,19 @@ pub fn list(config_path: &Path, json: bool) -> ExitCode {
     }
     println!("{:<14} {:>8} {:>10}  {:<32} RECIPIENTS", "ID", "AGE", "SIZE", "SENDER");
     for row in &rows {
-        let age = row.age_seconds.map_or_else(|| "-".to_string(), format_age);
-        let sender = row.sender.as_deref().unwrap_or("-");
-        let recipients = match &row.error {
-            Some(error) => format!("(unreadable: {error})"),
-            None => row.recipients.join(", "),
+        let hold = match &row.hold {
+            Some(Hold::Held) => " [held]".to_string(),
+            Some(Hold::Quarantined { reason }) => format!(" [quarantined: {reason}]"),
+            None => String::new(),
         };
-        println!("{:<14} {:>8} {:>10}  {:<32} {}", row.id, age, row.size, sender, recipients);
+        println!(
+            "{:<14} {:>8} {:>10}  {:<32} {}{hold}",
+            row.id,
+            format_age(row.age_seconds),
+            row.size,
+            row.sender,
+            row.recipients.join(", ")
+        );
     }
     println!("{} message(s)", rows.len());
     ExitCode::SUCCESS

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::queue::{Spool, recover};
+use crate::queue::Queue;
 use crate::smtp::tls::load_acceptor;
 use crate::smtp::{SmtpContext, SmtpServer};
 
@@ -39,20 +39,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some(load_acceptor(tls, &config.origin)?),
         None => None,
     };
-    let spool = Spool::open(&config.queue.path)
+    let (queue, report) = Queue::open(&config.queue.path)
         .map_err(|e| anyhow::anyhow!("cannot open the queue at {}: {e}", config.queue.path.display()))?;
-    let recovered = recover(spool.dir())?;
     tracing::info!(
         queue = %config.queue.path.display(),
-        messages = recovered.messages.len(),
-        corrupt = recovered.corrupt.len(),
+        messages = report.messages,
+        segments = report.segments,
+        damaged_records = report.damage.len(),
+        torn_tail_bytes = report.torn_tail,
         "queue ready"
     );
     let server = SmtpServer::bind(config.server.listen.get_ref()).await?;
     for address in server.local_addrs() {
         tracing::info!(%address, "listening");
     }
-    let ctx = Arc::new(SmtpContext::new(Arc::new(config), tls, Arc::new(spool)));
+    let ctx = Arc::new(SmtpContext::new(Arc::new(config), tls, Arc::new(queue)));
     tokio::select! {
         () = server.run(ctx) => {}
         () = shutdown_signal() => tracing::info!("shutting down"),

@@ -1,6 +1,7 @@
 //! The TOML configuration: one type per section, loaded and validated in one place so
 //! that `sluice check-config` and `sluice serve` agree on what is valid.
 
+mod dns;
 mod error;
 mod limits;
 mod load;
@@ -13,6 +14,7 @@ mod units;
 
 use serde::Deserialize;
 
+pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use limits::{BareNewlines, LimitsConfig};
 pub use load::ConfigOrigin;
@@ -35,6 +37,8 @@ pub struct Config {
     #[serde(default)]
     pub relay: RelayConfig,
     pub queue: QueueConfig,
+    #[serde(default)]
+    pub dns: DnsConfig,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

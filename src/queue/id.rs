@@ -15,6 +15,10 @@ impl QueueId {
     pub fn micros(self) -> u64 {
         self.0
     }
+
+    pub const fn from_micros(micros: u64) -> QueueId {
+        QueueId(micros)
+    }
 }
 
 impl fmt::Display for QueueId {

@@ -1,15 +1,25 @@
-//! The durable queue: accepted messages on disk, in a versioned, checksummed format.
+//! The durable queue: an append-only log of segments in a versioned, checksummed
+//! format, with an in-memory index of the live messages.
 
 mod buffer;
 mod dir;
-mod dir_sync;
 pub mod format;
 mod id;
-mod recovery;
-mod spool;
+mod index;
+mod inspect;
+mod lock;
+mod replay;
+mod segment;
+mod state;
+mod store;
+mod writer;
 
 pub use buffer::{BufferStatus, MEMORY_THRESHOLD, MessageBuffer};
-pub use dir::{Listed, QueueDir};
+pub use dir::QueueDir;
 pub use id::{IdGenerator, QueueId};
-pub use recovery::{Recovery, recover};
-pub use spool::{Spool, StoreError};
+pub use index::{Entry, Location};
+pub use inspect::{Snapshot, snapshot};
+pub use replay::Damage;
+pub use segment::SegmentId;
+pub use state::{Hold, MessageState};
+pub use store::{OpenReport, Queue, StoreError};

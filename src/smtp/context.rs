@@ -5,19 +5,19 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
-use crate::queue::Spool;
+use crate::queue::Queue;
 
 pub struct SmtpContext {
     pub config: Arc<Config>,
     pub tls: Option<TlsAcceptor>,
-    pub spool: Arc<Spool>,
+    pub queue: Arc<Queue>,
     greeting: Vec<u8>,
     ehlo_with_starttls: Vec<u8>,
     ehlo_without_starttls: Vec<u8>,
 }
 
 impl SmtpContext {
-    pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, spool: Arc<Spool>) -> Self {
+    pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, queue: Arc<Queue>) -> Self {
         let hostname = &config.server.hostname;
         let greeting = format!("220 {hostname} ESMTP Sluice\r\n").into_bytes();
         let ehlo = |starttls: bool| {
@@ -43,7 +43,7 @@ impl SmtpContext {
                 .collect::<String>()
                 .into_bytes()
         };
-        SmtpContext { greeting, ehlo_with_starttls: ehlo(true), ehlo_without_starttls: ehlo(false), config, tls, spool }
+        SmtpContext { greeting, ehlo_with_starttls: ehlo(true), ehlo_without_starttls: ehlo(false), config, tls, queue }
     }
 
     pub fn hostname(&self) -> &str {

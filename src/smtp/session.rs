@@ -21,7 +21,7 @@ use super::stream::Stream;
 use crate::config::{BareNewlines, ListenTls};
 use crate::mail::address::{AddressError, PathRole, parse_path};
 use crate::mail::{ClientInfo, Envelope, Recipient};
-use crate::queue::{BufferStatus, MessageBuffer, QueueId, StoreError};
+use crate::queue::{BufferStatus, MessageBuffer, MessageState, QueueId, StoreError};
 
 /// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with its CRLF.
 const MAX_COMMAND_LINE: usize = 512;
@@ -276,8 +276,8 @@ impl Session {
         }
         self.conn.queue_reply(&replies::START_DATA);
         let limits = &self.ctx.config.limits;
-        let id = self.ctx.spool.next_id();
-        let mut buffer = self.ctx.spool.new_buffer(id, limits.max_message_size.bytes());
+        let id = self.ctx.queue.next_id();
+        let mut buffer = self.ctx.queue.new_buffer(id, limits.max_message_size.bytes());
         let mut decoder = DataDecoder::new(Framing::DotTerminated, limits.max_line_length);
         let deadline = Instant::now() + limits.data_timeout.get();
         let give_up_after = abort_threshold(limits.max_message_size.bytes());
@@ -320,13 +320,13 @@ impl Session {
                 }
             };
         }
-        let spool = Arc::clone(&self.ctx.spool);
+        let queue = Arc::clone(&self.ctx.queue);
         let Some(transaction) = self.state.transaction_mut() else { return Flow::Close };
         let mut body = transaction.chunked.take().unwrap_or_else(|| {
-            let id = spool.next_id();
+            let id = queue.next_id();
             Box::new(ChunkedBody {
                 id,
-                buffer: spool.new_buffer(id, max_size),
+                buffer: queue.new_buffer(id, max_size),
                 decoder: DataDecoder::new(Framing::Chunked, max_line),
             })
         });
@@ -422,15 +422,11 @@ impl Session {
         };
         let received = received_header(self.ctx.hostname(), &self.client, &proto, id, single, now as i64);
         let size = buffer.len();
-        match self.ctx.spool.store(&envelope, received.into_bytes(), buffer).await {
+        let sender = envelope.sender_path();
+        let recipients = envelope.recipients.len();
+        match self.ctx.queue.store(envelope, MessageState::default(), received.into_bytes(), buffer).await {
             Ok(()) => {
-                tracing::info!(
-                    %id,
-                    sender = %envelope.sender_path(),
-                    recipients = envelope.recipients.len(),
-                    size,
-                    "message queued"
-                );
+                tracing::info!(%id, %sender, recipients, size, "message queued");
                 self.reply(Reply::owned(250, Status(2, 0, 0), format!("Ok: queued as {id}")))
             }
             Err(error) => {

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::support::Sluice;
-use crate::support::server::{base_config, read_queue_file};
+use crate::support::server::base_config;
 use crate::support::tls::make_pki;
 
 fn python(script: &str, args: &[&str]) -> (bool, String) {
@@ -52,9 +52,9 @@ fn python_smtplib_sends_plain_and_over_starttls() {
         assert!(out.contains("noop 250"), "{out}");
         assert!(out.contains("relay refused 554"), "{out}");
     }
-    let files = sluice.queued_files();
+    let files = sluice.queued();
     assert_eq!(files.len(), 2);
-    let (envelope, message) = read_queue_file(&files[1]);
+    let (envelope, message) = files[1].parts();
     assert_eq!(envelope["recipients"].as_array().unwrap().len(), 2);
     assert_eq!(envelope["client"]["tls"]["version"], "TLSv1.3");
     let text = String::from_utf8(message).unwrap();
@@ -85,5 +85,5 @@ fn swaks_sends_with_and_without_pipelining() {
     let (ok, text) = swaks(&server, &["--to", "nobody@elsewhere.test"]);
     assert!(!ok);
     assert!(text.contains("<** 554 5.7.1"), "{text}");
-    assert_eq!(sluice.queued_files().len(), 2);
+    assert_eq!(sluice.queued().len(), 2);
 }

@@ -33,7 +33,7 @@ fn five_hundred_concurrent_connections_are_all_served() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 500, "every message has its own id");
-    assert_eq!(sluice.queued_files().len(), 500);
+    assert_eq!(sluice.queued().len(), 500);
 }
 
 #[test]
@@ -54,5 +54,5 @@ fn a_stalled_client_holds_only_its_own_connection() {
         assert_eq!(r.code, 250);
     }
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(sluice.queued_files().len(), 20);
+    assert_eq!(sluice.queued().len(), 20);
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::client::queued_id;
-use crate::support::server::{list_dir, read_queue_file};
+use crate::support::server::list_dir;
 use crate::support::{Client, Sluice};
 
 #[test]
@@ -55,43 +55,42 @@ fn sigkill_while_clients_send_loses_nothing_acknowledged() {
 
     sluice.restart();
     let corrupt = list_dir(&sluice.queue_dir().join("corrupt"));
-    assert!(corrupt.is_empty(), "a fully written file failed verification: {corrupt:?}");
-    assert!(list_dir(&sluice.queue_dir().join("tmp")).is_empty(), "half-written files survived the restart");
+    assert!(corrupt.is_empty(), "acknowledged data failed verification: {corrupt:?}");
+    assert!(list_dir(&sluice.queue_dir().join("tmp")).is_empty(), "half-received messages survived the restart");
 
+    let queued = sluice.queued();
     let listed = sluice.queue_list();
-    let listed_ids: Vec<&str> = listed.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), queued.len());
     for (id, marker) in &acknowledged {
-        assert!(listed_ids.contains(&id.as_str()), "acknowledged {id} lost");
-        let (_, message) = read_queue_file(&sluice.queue_dir().join("messages").join(id));
-        assert!(String::from_utf8_lossy(&message).ends_with(&format!("{marker}\r\n")), "{id} incomplete");
+        let message = queued.iter().find(|q| &q.id == id).unwrap_or_else(|| panic!("acknowledged {id} lost"));
+        assert!(String::from_utf8_lossy(&message.message).ends_with(&format!("{marker}\r\n")), "{id} incomplete");
     }
     // Anything else listed is complete too (acknowledged just as the kill landed).
-    for file in sluice.queued_files() {
-        let (_, message) = read_queue_file(&file);
-        assert!(message.ends_with(b"\r\n"));
+    for q in &queued {
+        assert!(q.message.ends_with(b"\r\n"), "{} is incomplete", q.id);
     }
-    assert!(listed.iter().all(|m| m["error"].is_null()), "unreadable entries listed");
 }
 
 #[test]
-fn corrupt_and_truncated_queue_files_are_moved_aside_at_start() {
+fn damaged_and_torn_records_are_detected_at_start_and_never_listed() {
     let mut sluice = Sluice::start("");
     for i in 0..3 {
         let (mut c, _) = Client::connect(sluice.addr);
         assert_eq!(c.send_mail("a@example.org", &["user@example.com"], &format!("Subject: {i}\r\n\r\nx")).code, 250);
     }
     sluice.kill();
-    let files = sluice.queued_files();
-    // Truncate one, flip a byte in another.
-    let bytes = std::fs::read(&files[0]).unwrap();
-    std::fs::write(&files[0], &bytes[..bytes.len() - 10]).unwrap();
-    let mut bytes = std::fs::read(&files[1]).unwrap();
-    let last = bytes.len() - 8;
-    bytes[last] ^= 1;
-    std::fs::write(&files[1], &bytes).unwrap();
+    let ids: Vec<String> = sluice.queued().iter().map(|q| q.id.clone()).collect();
+    let segment = list_dir(&sluice.queue_dir().join("segments")).pop().unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // Flip a byte inside the second message's record, and add half a record at the end.
+    let second = bytes.windows(4).enumerate().filter(|(_, w)| w == b"SQRC").nth(1).unwrap().0;
+    bytes[second + 100] ^= 0x55;
+    bytes.extend_from_slice(b"SQRC\x01\0\0\0\x40\0\0\0torn");
+    std::fs::write(&segment, &bytes).unwrap();
     sluice.restart();
-    assert_eq!(sluice.queued_files(), vec![files[2].clone()]);
-    let corrupt = list_dir(&sluice.queue_dir().join("corrupt"));
-    assert_eq!(corrupt.len(), 2);
-    assert!(sluice.logs().contains("corrupt queue file moved aside"));
+    let queued: Vec<String> = sluice.queued().iter().map(|q| q.id.clone()).collect();
+    assert_eq!(queued, vec![ids[0].clone(), ids[2].clone()], "the damaged message is never delivered");
+    assert_eq!(list_dir(&sluice.queue_dir().join("corrupt")).len(), 1, "the damaged segment is kept aside");
+    assert!(sluice.logs().contains("damaged queue record skipped"));
+    assert!(std::fs::metadata(&segment).unwrap().len() < bytes.len() as u64, "torn tail cut");
 }

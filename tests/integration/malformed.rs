@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::server::read_queue_file;
 use crate::support::{Client, Sluice};
 
 fn greeted(sluice: &Sluice) -> Client {
@@ -143,7 +142,7 @@ fn content_sent_before_354_is_refused() {
     let r = c.read_reply();
     assert_eq!((r.code, r.status()), (554, "5.5.0"), "{r:?}");
     assert!(c.is_closed());
-    assert!(sluice.queued_files().is_empty());
+    assert!(sluice.queued().is_empty());
 }
 
 #[test]
@@ -177,7 +176,7 @@ fn message_size_limit_is_enforced_during_data() {
     assert_eq!((r.code, r.status()), (552, "5.3.4"));
     // The transaction is over, the session is not.
     assert_eq!(c.cmd("MAIL FROM:<a@example.org>").code, 250);
-    assert!(sluice.queued_files().is_empty());
+    assert!(sluice.queued().is_empty());
 }
 
 #[test]
@@ -194,7 +193,7 @@ fn huge_data_is_cut_off_early_with_bounded_memory() {
     if let Some(r) = r {
         assert_eq!(r.code, 552);
     }
-    assert!(sluice.queued_files().is_empty());
+    assert!(sluice.queued().is_empty());
 }
 
 #[test]
@@ -218,7 +217,7 @@ fn bare_newlines_are_normalised_or_rejected_by_config() {
     let mut c = in_data(&sluice);
     c.send(b"Subject: bare\n\nline one\nline two\r\n.\r\n");
     assert_eq!(c.read_reply().code, 250);
-    let (_, message) = read_queue_file(&sluice.queued_files()[0]);
+    let (_, message) = sluice.queued()[0].parts();
     assert!(message.ends_with(b"Subject: bare\r\n\r\nline one\r\nline two\r\n"));
 
     let sluice = Sluice::start("[limits]\nbare_newlines = \"reject\"\n");
@@ -226,7 +225,7 @@ fn bare_newlines_are_normalised_or_rejected_by_config() {
     c.send(b"Subject: bare\n\nx\r\n.\r\n");
     let r = c.read_reply();
     assert_eq!(r.code, 550, "{r:?}");
-    assert!(sluice.queued_files().is_empty());
+    assert!(sluice.queued().is_empty());
 }
 
 #[test]
@@ -276,7 +275,7 @@ fn recipient_limit_answers_452() {
     assert_eq!(c.cmd("DATA").code, 354, "452s do not count as errors");
     c.send(b"Subject: many\r\n\r\nx\r\n.\r\n");
     assert_eq!(c.read_reply().code, 250);
-    let (envelope, _) = read_queue_file(&sluice.queued_files()[0]);
+    let (envelope, _) = sluice.queued()[0].parts();
     assert_eq!(envelope["recipients"].as_array().unwrap().len(), 100);
 }
 

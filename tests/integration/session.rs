@@ -1,7 +1,6 @@
 //! The ordinary protocol: what a well-behaved client sees.
 
 use crate::support::client::queued_id;
-use crate::support::server::read_queue_file;
 use crate::support::{Client, Sluice};
 
 #[test]
@@ -31,10 +30,10 @@ fn greeting_ehlo_and_a_full_transaction_reach_the_queue() {
     let id = queued_id(&done).expect("queue id in reply");
     assert_eq!(c.cmd("QUIT").code, 221);
 
-    let files = sluice.queued_files();
+    let files = sluice.queued();
     assert_eq!(files.len(), 1);
-    assert_eq!(files[0].file_name().unwrap().to_str().unwrap(), id);
-    let (envelope, message) = read_queue_file(&files[0]);
+    assert_eq!(files[0].id, id);
+    let (envelope, message) = files[0].parts();
     assert_eq!(envelope["sender"], "sender@example.org");
     assert_eq!(envelope["recipients"][0]["address"], "user@example.com");
     assert_eq!(envelope["recipients"][0]["params"]["notify"]["success"], true);
@@ -75,7 +74,7 @@ fn null_sender_postmaster_and_session_commands() {
     assert_eq!(c.cmd("DATA").code, 354);
     c.send(b"Subject: bounce\r\n\r\nx\r\n.\r\n");
     assert_eq!(c.read_reply().code, 250);
-    let (envelope, _) = read_queue_file(&sluice.queued_files()[0]);
+    let (envelope, _) = sluice.queued()[0].parts();
     assert_eq!(envelope["sender"], serde_json::Value::Null);
     assert_eq!(envelope["recipients"][0]["address"], "postmaster");
 }
@@ -114,7 +113,7 @@ fn pipelined_commands_get_one_reply_each_in_order() {
     c.send(b"Subject: p\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@example.org>\r\nRCPT TO:<user@example.com>\r\nNOOP\r\nRSET\r\nQUIT\r\n");
     let codes: Vec<u16> = (0..6).map(|_| c.read_reply().code).collect();
     assert_eq!(codes, vec![250, 250, 250, 250, 250, 221]);
-    let (envelope, _) = read_queue_file(&sluice.queued_files()[0]);
+    let (envelope, _) = sluice.queued()[0].parts();
     assert_eq!(envelope["recipients"].as_array().unwrap().len(), 2);
 }
 
@@ -141,7 +140,7 @@ fn bdat_chunks_make_one_message() {
     c.send(b"BDAT 6 LAST\r\nNOOP\r\n");
     assert_eq!(c.read_reply().code, 503);
     assert_eq!(c.cmd("NOOP").code, 250);
-    let (_, message) = read_queue_file(&sluice.queued_files()[0]);
+    let (_, message) = sluice.queued()[0].parts();
     assert!(message.ends_with(b"Subject: chunked\r\n\r\n.\r\n..second\r\n"), "{}", String::from_utf8_lossy(&message));
 }
 
@@ -157,7 +156,7 @@ fn utf8_addresses_need_smtputf8() {
     assert_eq!(c.cmd("DATA").code, 354);
     c.send("Subject: ünïcödé\r\n\r\nhi\r\n.\r\n".as_bytes());
     assert_eq!(c.read_reply().code, 250);
-    let (envelope, message) = read_queue_file(&sluice.queued_files()[0]);
+    let (envelope, message) = sluice.queued()[0].parts();
     assert_eq!(envelope["sender"], "用户@例子.测试");
     assert_eq!(envelope["mail_params"]["smtputf8"], true);
     assert!(String::from_utf8(message).unwrap().contains("with UTF8SMTP id"));

@@ -1,7 +1,6 @@
 //! SMTP smuggling: no end-of-data variant but <CRLF>.<CRLF> ends a message, so a
 //! pipelined second message can never be split off.
 
-use crate::support::server::read_queue_file;
 use crate::support::{Client, Sluice};
 
 const VARIANTS: &[(&str, &[u8])] = &[
@@ -46,9 +45,9 @@ fn no_variant_ends_data_or_starts_a_second_message() {
                 assert_eq!(end.code, 250, "{name}: {end:?}");
             }
         }
-        let files = sluice.queued_files();
+        let files = sluice.queued();
         for file in &files {
-            let (envelope, message) = read_queue_file(file);
+            let (envelope, message) = file.parts();
             assert_eq!(envelope["sender"], "alice@example.org", "smuggled sender queued");
             let text = String::from_utf8_lossy(&message);
             assert!(text.contains("MAIL FROM:<evil@attacker.test>"), "smuggled text must stay content");

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio_rustls::rustls::{ClientConnection, StreamOwned, pki_types::ServerName};
 
-use crate::support::server::{base_config, read_queue_file};
+use crate::support::server::base_config;
 use crate::support::tls::make_pki;
 use crate::support::{Client, Sluice};
 
@@ -46,7 +46,7 @@ fn starttls_resets_the_session_and_is_recorded_in_received() {
     assert_eq!(c.cmd("DATA").code, 354);
     c.send(b"Subject: secret\r\n\r\nx\r\n.\r\n");
     assert_eq!(c.read_reply().code, 250);
-    let (envelope, message) = read_queue_file(&sluice.queued_files()[0]);
+    let (envelope, message) = sluice.queued()[0].parts();
     assert_eq!(envelope["client"]["tls"]["version"], "TLSv1.3");
     let text = String::from_utf8(message).unwrap();
     assert!(text.contains("(using TLSv1.3 with cipher TLS13_"), "{text}");

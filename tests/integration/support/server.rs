@@ -144,9 +144,20 @@ impl Sluice {
         self.dir.path().join("queue")
     }
 
-    /// Files in the queue's `messages/` directory.
-    pub fn queued_files(&self) -> Vec<PathBuf> {
-        list_dir(&self.queue_dir().join("messages"))
+    /// The queued messages, read with the library's own read-only replay.
+    pub fn queued(&self) -> Vec<Queued> {
+        let snapshot = sluice::queue::snapshot(&self.queue_dir()).expect("read the queue");
+        assert!(snapshot.damage.is_empty(), "damaged queue records: {:?}", snapshot.damage);
+        snapshot
+            .messages
+            .iter()
+            .map(|entry| Queued {
+                id: entry.envelope.id.to_string(),
+                envelope: serde_json::to_value(&*entry.envelope).unwrap(),
+                state: serde_json::to_value(&entry.state).unwrap(),
+                message: snapshot.read_message(entry).expect("read message"),
+            })
+            .collect()
     }
 
     /// Runs `sluice ARGS...` against this server's config and returns (status, stdout, stderr).
@@ -183,10 +194,17 @@ pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Reads a queue file and returns (envelope JSON, message bytes), checking the
-/// checksum with the library's own decoder.
-pub fn read_queue_file(path: &Path) -> (serde_json::Value, Vec<u8>) {
-    let bytes = std::fs::read(path).expect("read queue file");
-    let (head, message) = sluice::queue::format::decode(&bytes).expect("valid queue file");
-    (serde_json::to_value(&head.envelope).unwrap(), message.to_vec())
+/// One queued message: its envelope and state as JSON, and its bytes.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: String,
+    pub envelope: serde_json::Value,
+    pub state: serde_json::Value,
+    pub message: Vec<u8>,
+}
+
+impl Queued {
+    pub fn parts(&self) -> (serde_json::Value, Vec<u8>) {
+        (self.envelope.clone(), self.message.clone())
+    }
 }
