@@ -6,4 +6,4 @@ pub mod envelope;
 pub mod params;
 
 pub use address::Mailbox;
-pub use envelope::{ClientInfo, Envelope, Recipient, TlsInfo};
+pub use envelope::{ClientInfo, Envelope, Recipient, RouteChoice, TlsInfo};

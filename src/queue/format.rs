@@ -278,25 +278,10 @@ pub fn decode_record(bytes: &[u8]) -> Result<(Record<'_>, usize), FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::{ClientInfo, Mailbox, Recipient};
+    use crate::mail::envelope::test_envelope;
 
     fn envelope(id: u64) -> Envelope {
-        Envelope {
-            id: QueueId::from_micros(id),
-            arrived: 1_700_000_000,
-            sender: Some(Mailbox::new("a", "example.org")),
-            mail_params: Default::default(),
-            recipients: vec![Recipient { address: Mailbox::new("b", "example.com"), params: Default::default() }],
-            client: ClientInfo {
-                ip: "192.0.2.1".parse().unwrap(),
-                port: 1234,
-                reverse_name: None,
-                helo: Some("client.test".into()),
-                tls: None,
-                auth_user: None,
-                session_id: "1".into(),
-            },
-        }
+        test_envelope(QueueId::from_micros(id))
     }
 
     #[test]

@@ -210,27 +210,8 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::mail::{ClientInfo, Mailbox, Recipient};
+    use crate::mail::envelope::test_envelope as envelope;
     use crate::queue::state::Hold;
-
-    fn envelope(id: QueueId) -> Envelope {
-        Envelope {
-            id,
-            arrived: 0,
-            sender: None,
-            mail_params: Default::default(),
-            recipients: vec![Recipient { address: Mailbox::new("a", "example.com"), params: Default::default() }],
-            client: ClientInfo {
-                ip: "192.0.2.1".parse().unwrap(),
-                port: 1,
-                reverse_name: None,
-                helo: None,
-                tls: None,
-                auth_user: None,
-                session_id: "1".into(),
-            },
-        }
-    }
 
     async fn store(queue: &Queue, body: &[u8]) -> QueueId {
         let id = queue.next_id();

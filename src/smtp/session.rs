@@ -243,7 +243,7 @@ impl Session {
         }
         tracing::debug!(recipient = %address, "RCPT");
         if let Some(transaction) = self.state.transaction_mut() {
-            transaction.recipients.push(Recipient { address, params });
+            transaction.recipients.push(Recipient { address, params, route: None });
         }
         self.reply(replies::RECIPIENT_OK)
     }
@@ -412,6 +412,9 @@ impl Session {
             mail_params: transaction.params,
             recipients: transaction.recipients,
             client: self.client.clone(),
+            route: None,
+            tags: Vec::new(),
+            score: 0.0,
         };
         let extended = self.state.helo().is_some_and(|h| h.extended);
         let proto =
