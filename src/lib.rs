@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod kv;
 pub mod mail;
+pub mod plugin;
 pub mod queue;
 pub mod smtp;

@@ -3,14 +3,27 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use crate::config::{Config, ConfigError};
+use crate::kv::KvStore;
+use crate::plugin::PluginHost;
 use crate::smtp::tls::load_acceptor;
 
-/// Everything `serve` would refuse to start with, short of binding sockets.
+/// Everything `serve` would refuse to start with, short of binding sockets: the config
+/// itself, the certificates, and every plugin (compiled, imports checked against its
+/// grants, and asked to describe itself).
 pub fn validate(path: &Path) -> Result<Config, ConfigError> {
     let config = Config::load(path)?;
     if let Some(tls) = &config.tls {
         load_acceptor(tls, &config.origin)?;
+    }
+    if !config.plugin.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConfigError::without_position(path, format!("cannot start a runtime: {e}")))?;
+        runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory())))?;
     }
     Ok(config)
 }

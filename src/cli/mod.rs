@@ -2,6 +2,7 @@
 
 mod check_config;
 mod logging;
+mod plugin_test;
 mod queue;
 mod serve;
 
@@ -43,11 +44,24 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Work with plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Inspect the queue.
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Run a plugin through every stage on a message, without a server. Prints each
+    /// stage's verdict, the changes to envelope and headers, tags, score, and time and
+    /// memory per call. Exits 1 if the message would be refused, 2 on errors.
+    Test(Box<plugin_test::TestArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +84,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve::run(&config),
         Command::CheckConfig { config } => check_config::run(&config),
+        Command::Plugin { command: PluginCommand::Test(args) } => plugin_test::run(&args),
         Command::Queue { command: QueueCommand::List { config, json } } => queue::list(&config, json),
     }
 }

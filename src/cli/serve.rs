@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::kv::KvStore;
+use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::smtp::tls::load_acceptor;
 use crate::smtp::{SmtpContext, SmtpServer};
@@ -39,6 +41,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some(load_acceptor(tls, &config.origin)?),
         None => None,
     };
+    // Plugins first: a plugin that does not load stops the server before it listens.
+    let plugins = PluginHost::load(&config, Arc::new(KvStore::memory())).await?;
     let (queue, report) = Queue::open(&config.queue.path)
         .map_err(|e| anyhow::anyhow!("cannot open the queue at {}: {e}", config.queue.path.display()))?;
     tracing::info!(
@@ -53,7 +57,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for address in server.local_addrs() {
         tracing::info!(%address, "listening");
     }
-    let ctx = Arc::new(SmtpContext::new(Arc::new(config), tls, Arc::new(queue)));
+    let ctx = Arc::new(SmtpContext::new(Arc::new(config), tls, Arc::new(queue), Arc::new(plugins)));
     tokio::select! {
         () = server.run(ctx) => {}
         () = shutdown_signal() => tracing::info!("shutting down"),

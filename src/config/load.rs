@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{Config, ConfigError, ListenTls};
+use super::{Config, ConfigError, Grant, ListenTls};
 
 /// Where a config came from, kept so that checks made after parsing (a certificate
 /// that does not load, a plugin that does not compile) can still point at a line.
@@ -53,6 +53,29 @@ impl Config {
         if self.server.listen.get_ref().is_empty() {
             return Err(origin.error_at(&self.server.listen, "server.listen needs at least one address"));
         }
+        let mut names = std::collections::HashSet::new();
+        for plugin in &self.plugin {
+            if plugin.name.get_ref().is_empty() || !names.insert(plugin.name.get_ref().as_str()) {
+                return Err(origin.error_at(
+                    &plugin.name,
+                    format!("plugin name {:?} is empty or used twice", plugin.name.get_ref()),
+                ));
+            }
+            for grant in plugin.grants.get_ref() {
+                if Grant::parse(grant.get_ref()).is_none() {
+                    let known: Vec<&str> = Grant::ALL.iter().map(|g| g.name()).collect();
+                    return Err(origin.error_at(
+                        grant,
+                        format!(
+                            "plugin {:?}: unknown grant {:?} (known: {})",
+                            plugin.name.get_ref(),
+                            grant.get_ref(),
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         if self.tls.is_none() && self.server.listen.get_ref().iter().any(|l| l.tls == ListenTls::Implicit) {
             return Err(
                 origin.error_at(&self.server.listen, "a listener with tls = \"implicit\" needs a [tls] section")
@@ -72,6 +95,13 @@ impl Config {
         if let Some(tls) = &mut self.tls {
             resolve(tls.cert.get_mut());
             resolve(tls.key.get_mut());
+        }
+        for plugin in &mut self.plugin {
+            resolve(plugin.path.get_mut());
+        }
+        match &mut self.plugins.cache_dir {
+            Some(dir) => resolve(dir),
+            None => self.plugins.cache_dir = Some(self.queue.path.join("plugin-cache")),
         }
     }
 }

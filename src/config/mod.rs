@@ -6,6 +6,7 @@ mod error;
 mod limits;
 mod load;
 mod matchers;
+mod plugin;
 mod queue;
 mod relay;
 mod server;
@@ -19,6 +20,7 @@ pub use error::ConfigError;
 pub use limits::{BareNewlines, LimitsConfig};
 pub use load::ConfigOrigin;
 pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
+pub use plugin::{Grant, OnError, PluginConfig, PluginsConfig};
 pub use queue::QueueConfig;
 pub use relay::RelayConfig;
 pub use server::{ListenConfig, ListenTls, ServerConfig};
@@ -39,6 +41,11 @@ pub struct Config {
     pub queue: QueueConfig,
     #[serde(default)]
     pub dns: DnsConfig,
+    /// The plugin chain, in the order plugins run at each stage.
+    #[serde(default)]
+    pub plugin: Vec<PluginConfig>,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

@@ -23,3 +23,4 @@ pub use replay::Damage;
 pub use segment::SegmentId;
 pub use state::{Hold, MessageState};
 pub use store::{OpenReport, Queue, StoreError};
+pub use writer::Body;

@@ -19,7 +19,7 @@ use super::lock::QueueLock;
 use super::replay::{self, Damage, Mode};
 use super::segment::{self, SegmentId};
 use super::state::MessageState;
-use super::writer::{Job, Op, SegmentFiles, Writer};
+use super::writer::{Body, Job, Op, SegmentFiles, Writer};
 use crate::mail::Envelope;
 
 #[derive(Debug, thiserror::Error)]
@@ -142,9 +142,9 @@ impl Queue {
         envelope: Envelope,
         state: MessageState,
         prefix: Vec<u8>,
-        content: MessageBuffer,
+        body: Body,
     ) -> Result<(), StoreError> {
-        let op = Op::Store { envelope: Arc::new(envelope), state, prefix, content: Box::new(content) };
+        let op = Op::Store { envelope: Arc::new(envelope), state, prefix, body };
         self.submit(op).await.map_err(StoreError::from)
     }
 
@@ -219,7 +219,8 @@ mod tests {
         buffer.writer().extend_from_slice(body);
         buffer.absorb().await;
         buffer.finish().await;
-        queue.store(envelope(id), MessageState::default(), b"Received: x\r\n".to_vec(), buffer).await.unwrap();
+        let body = Body::Received { content: Arc::new(buffer), skip: 0 };
+        queue.store(envelope(id), MessageState::default(), b"Received: x\r\n".to_vec(), body).await.unwrap();
         id
     }
 

@@ -36,7 +36,7 @@ pub enum Op {
         envelope: Arc<Envelope>,
         state: MessageState,
         prefix: Vec<u8>,
-        content: Box<MessageBuffer>,
+        body: Body,
     },
     SetState {
         id: QueueId,
@@ -54,9 +54,31 @@ pub enum Op {
 impl Op {
     fn content_len(&self) -> u64 {
         match self {
-            Op::Store { prefix, content, .. } => prefix.len() as u64 + content.len(),
+            Op::Store { prefix, body, .. } => prefix.len() as u64 + body.len(),
             _ => 0,
         }
+    }
+}
+
+/// The message bytes that follow the prefix.
+pub enum Body {
+    /// What the client sent, from offset `skip` (past a header section a plugin
+    /// rewrote, for example).
+    Received { content: Arc<MessageBuffer>, skip: u64 },
+    /// A body a plugin supplied.
+    Replaced(Vec<u8>),
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Received { content, skip } => content.len().saturating_sub(*skip),
+            Body::Replaced(bytes) => bytes.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -120,21 +142,14 @@ impl Writer {
     fn encode(&self, op: &Op, buf: &mut Vec<u8>) -> io::Result<Planned> {
         let rel_offset = buf.len() as u64;
         match op {
-            Op::Store { envelope, state, prefix, content } => {
-                let spilled = match content.spill_file() {
-                    Some(path) => {
-                        let mut bytes = Vec::new();
-                        File::open(path)?.read_to_end(&mut bytes)?;
-                        bytes
+            Op::Store { envelope, state, prefix, body } => {
+                let layout = match body {
+                    Body::Replaced(bytes) => format::encode_message(buf, envelope, state, &[prefix, bytes])?,
+                    Body::Received { content, skip } => {
+                        let (head, spilled) = received_parts(content, *skip)?;
+                        format::encode_message(buf, envelope, state, &[prefix, head, &spilled])?
                     }
-                    None => Vec::new(),
                 };
-                if prefix.len() as u64 + content.head().len() as u64 + spilled.len() as u64
-                    != prefix.len() as u64 + content.len()
-                {
-                    return Err(io::Error::other("spill file changed size"));
-                }
-                let layout = format::encode_message(buf, envelope, state, &[prefix, content.head(), &spilled])?;
                 Ok(Planned::Message { envelope: Arc::clone(envelope), state: state.clone(), rel_offset, layout })
             }
             Op::SetState { id, state } => {
@@ -292,6 +307,27 @@ impl Writer {
             return;
         }
     }
+}
+
+/// The received bytes from `skip` on: the in-memory part, and the spilled part read
+/// from its file.
+fn received_parts(content: &MessageBuffer, skip: u64) -> io::Result<(&[u8], Vec<u8>)> {
+    let head = content.head();
+    let head_skip = (skip as usize).min(head.len());
+    let spilled = match content.spill_file() {
+        Some(path) => {
+            let mut bytes = Vec::new();
+            File::open(path)?.read_to_end(&mut bytes)?;
+            let spill_skip = (skip as usize).saturating_sub(head.len()).min(bytes.len());
+            bytes.drain(..spill_skip);
+            bytes
+        }
+        None => Vec::new(),
+    };
+    if (head.len() - head_skip + spilled.len()) as u64 != content.len().saturating_sub(skip) {
+        return Err(io::Error::other("spill file changed size"));
+    }
+    Ok((&head[head_skip..], spilled))
 }
 
 fn finish(job: Job, result: io::Result<()>) {

@@ -5,19 +5,21 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::plugin::PluginHost;
 use crate::queue::Queue;
 
 pub struct SmtpContext {
     pub config: Arc<Config>,
     pub tls: Option<TlsAcceptor>,
     pub queue: Arc<Queue>,
+    pub plugins: Arc<PluginHost>,
     greeting: Vec<u8>,
     ehlo_with_starttls: Vec<u8>,
     ehlo_without_starttls: Vec<u8>,
 }
 
 impl SmtpContext {
-    pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, queue: Arc<Queue>) -> Self {
+    pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, queue: Arc<Queue>, plugins: Arc<PluginHost>) -> Self {
         let hostname = &config.server.hostname;
         let greeting = format!("220 {hostname} ESMTP Sluice\r\n").into_bytes();
         let ehlo = |starttls: bool| {
@@ -43,7 +45,15 @@ impl SmtpContext {
                 .collect::<String>()
                 .into_bytes()
         };
-        SmtpContext { greeting, ehlo_with_starttls: ehlo(true), ehlo_without_starttls: ehlo(false), config, tls, queue }
+        SmtpContext {
+            greeting,
+            ehlo_with_starttls: ehlo(true),
+            ehlo_without_starttls: ehlo(false),
+            config,
+            tls,
+            queue,
+            plugins,
+        }
     }
 
     pub fn hostname(&self) -> &str {

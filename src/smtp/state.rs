@@ -2,6 +2,7 @@
 
 use crate::mail::params::MailParams;
 use crate::mail::{Mailbox, Recipient};
+use crate::plugin::Notes;
 use crate::queue::{MessageBuffer, QueueId};
 
 use super::data::DataDecoder;
@@ -31,11 +32,13 @@ pub struct Transaction {
     pub recipients: Vec<Recipient>,
     /// Set once the first BDAT chunk arrived.
     pub chunked: Option<Box<ChunkedBody>>,
+    /// What plugins attached so far (starting with the session's notes).
+    pub notes: Notes,
 }
 
 impl Transaction {
     pub fn new(sender: Option<Mailbox>, params: MailParams) -> Self {
-        Transaction { sender, params, recipients: Vec::new(), chunked: None }
+        Transaction { sender, params, recipients: Vec::new(), chunked: None, notes: Notes::default() }
     }
 }
 
@@ -45,7 +48,7 @@ pub enum SessionState {
     #[default]
     AwaitingHelo,
     /// Greeted, and possibly inside a mail transaction.
-    Greeted { helo: Helo, transaction: Option<Transaction> },
+    Greeted { helo: Helo, transaction: Option<Box<Transaction>> },
 }
 
 impl SessionState {
@@ -58,13 +61,13 @@ impl SessionState {
 
     pub fn transaction_mut(&mut self) -> Option<&mut Transaction> {
         match self {
-            SessionState::Greeted { transaction, .. } => transaction.as_mut(),
+            SessionState::Greeted { transaction, .. } => transaction.as_deref_mut(),
             SessionState::AwaitingHelo => None,
         }
     }
 
     /// Ends the current transaction, if any (RSET, end of DATA, a new EHLO).
-    pub fn take_transaction(&mut self) -> Option<Transaction> {
+    pub fn take_transaction(&mut self) -> Option<Box<Transaction>> {
         match self {
             SessionState::Greeted { transaction, .. } => transaction.take(),
             SessionState::AwaitingHelo => None,

@@ -8,6 +8,7 @@ mod clients;
 mod concurrency;
 mod crash;
 mod malformed;
+mod plugins;
 mod session;
 mod smuggling;
 mod tls;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod plugins;
 pub mod server;
 pub mod tls;
 

@@ -73,6 +73,9 @@ impl Sluice {
         let logs = Arc::clone(&self.logs);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged first, so a test that saw the server ready also sees its logs.
+                logs.lock().unwrap().push_str(&line);
+                logs.lock().unwrap().push('\n');
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
                     if event["message"] == "listening"
                         && let Some(addr) = event["address"].as_str().and_then(|a| a.parse::<SocketAddr>().ok())
@@ -83,8 +86,6 @@ impl Sluice {
                         let _ = tx.send(None);
                     }
                 }
-                logs.lock().unwrap().push_str(&line);
-                logs.lock().unwrap().push('\n');
             }
         });
         self.child = Some(child);

@@ -1,0 +1,17 @@
+//! Hooks every stage and lets everything through: the cost of a plugin call, measured.
+
+use sluice_plugin::prelude::*;
+
+pub struct Noop;
+
+impl Plugin for Noop {
+    fn describe() -> PluginInfo {
+        PluginInfo::new(
+            "noop",
+            env!("CARGO_PKG_VERSION"),
+            &[Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data],
+        )
+    }
+}
+
+sluice_plugin::export!(Noop);

@@ -1,0 +1,182 @@
+//! Write [Sluice](https://github.com/) mail filter plugins in Rust.
+//!
+//! A plugin is a `cdylib` crate that implements [`Plugin`] (only the hooks it needs;
+//! the others let everything through) and names its type in [`export!`]:
+//!
+//! ```ignore
+//! use sluice_plugin::prelude::*;
+//!
+//! struct NoSpamTraps;
+//!
+//! impl Plugin for NoSpamTraps {
+//!     fn describe() -> PluginInfo {
+//!         PluginInfo::new("no-spam-traps", env!("CARGO_PKG_VERSION"), &[Stage::RcptTo])
+//!     }
+//!
+//!     fn rcpt_to(_session: &Session, _txn: &Transaction, rcpt: &Recipient) -> RcptToResult {
+//!         if rcpt.address.starts_with("trap@") {
+//!             return Outcome::reject(550, "5.1.1", "No such user").into();
+//!         }
+//!         Outcome::proceed().into()
+//!     }
+//! }
+//!
+//! sluice_plugin::export!(NoSpamTraps);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2` and point a
+//! `[[plugin]]` entry of the server's config at `target/wasm32-wasip2/release/NAME.wasm`.
+//! Try it without a server: `sluice plugin test NAME.wasm --message some.eml --from
+//! a@example.org --rcpt b@example.com`.
+//!
+//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`]) each need a grant in the
+//! plugin's config entry; a plugin that uses one it is not granted is refused at load.
+//! On a non-wasm target (for `cargo test` of a plugin's own logic) calling them panics,
+//! so keep the logic you test apart from the calls.
+
+pub mod bindings {
+    //! The raw bindings generated from `wit/plugin.wit`.
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_world",
+        default_bindings_module: "sluice_plugin::bindings",
+    });
+}
+
+pub mod config;
+pub mod log;
+mod outcome;
+
+pub use bindings::exports::sluice::plugin::hooks::{
+    DataResult, HeaderChange, MailFromResult, RcptToResult, RecipientAction,
+};
+pub use bindings::sluice::plugin::dns;
+pub use bindings::sluice::plugin::kv;
+pub use bindings::sluice::plugin::message::{Header, Message, Part};
+pub use bindings::sluice::plugin::types::{
+    Annotation, EsmtpParam, Outcome, PluginInfo, Recipient, Reply, Route, Session, Stage, TlsInfo, Transaction, Verdict,
+};
+
+/// Everything a plugin usually needs.
+pub mod prelude {
+    pub use crate::{
+        DataResult, Header, HeaderChange, MailFromResult, Message, Outcome, Part, Plugin, PluginInfo, RcptToResult,
+        Recipient, RecipientAction, Route, Session, Stage, Transaction, Verdict,
+    };
+}
+
+/// A plugin: implement the hooks you listed in [`Plugin::describe`]; the defaults let
+/// everything through unchanged. Hooks are plain functions: an instance lives for one
+/// SMTP session at most, so keep no state you cannot lose.
+pub trait Plugin {
+    /// Name, version and the stages to be called at.
+    fn describe() -> PluginInfo;
+
+    /// A client connected.
+    fn connect(_session: &Session) -> Outcome {
+        Outcome::proceed()
+    }
+
+    /// The client said HELO or EHLO (`session.helo`).
+    fn helo(_session: &Session) -> Outcome {
+        Outcome::proceed()
+    }
+
+    /// MAIL FROM (`transaction.sender`).
+    fn mail_from(_session: &Session, _transaction: &Transaction) -> MailFromResult {
+        Outcome::proceed().into()
+    }
+
+    /// RCPT TO for `recipient`.
+    fn rcpt_to(_session: &Session, _transaction: &Transaction, _recipient: &Recipient) -> RcptToResult {
+        Outcome::proceed().into()
+    }
+
+    /// The message arrived.
+    fn data(_session: &Session, _transaction: &Transaction, _message: &Message) -> DataResult {
+        Outcome::proceed().into()
+    }
+}
+
+impl PluginInfo {
+    pub fn new(name: &str, version: &str, stages: &[Stage]) -> PluginInfo {
+        PluginInfo { name: name.to_string(), version: version.to_string(), stages: stages.to_vec() }
+    }
+}
+
+#[doc(hidden)]
+pub struct Adapter<T>(core::marker::PhantomData<T>);
+
+impl<T: Plugin> bindings::exports::sluice::plugin::hooks::Guest for Adapter<T> {
+    fn describe() -> PluginInfo {
+        T::describe()
+    }
+    fn connect(session: Session) -> Outcome {
+        T::connect(&session)
+    }
+    fn helo(session: Session) -> Outcome {
+        T::helo(&session)
+    }
+    fn mail_from(session: Session, transaction: Transaction) -> MailFromResult {
+        T::mail_from(&session, &transaction)
+    }
+    fn rcpt_to(session: Session, transaction: Transaction, recipient: Recipient) -> RcptToResult {
+        T::rcpt_to(&session, &transaction, &recipient)
+    }
+    fn data(session: Session, transaction: Transaction, message: &Message) -> DataResult {
+        T::data(&session, &transaction, message)
+    }
+}
+
+/// Exports a [`Plugin`] implementation as the component's hooks. Only on wasm32: on
+/// the host (`cargo test` of a plugin) there is nothing to export to.
+#[macro_export]
+macro_rules! export {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __sluice_plugin_export {
+            #[allow(unused_imports)]
+            use super::*;
+            type Exported = $crate::Adapter<$plugin>;
+            $crate::bindings::export_world!(Exported with_types_in $crate::bindings);
+        }
+    };
+}
+
+impl Message {
+    /// The first value of header `name`, if present.
+    pub fn first_header(&self, name: &str) -> Option<String> {
+        self.header(name).into_iter().next()
+    }
+
+    /// Reads the body from the start, at most `limit` bytes, in host-sized chunks.
+    pub fn read_body_prefix(&self, limit: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < limit {
+            let want = (limit - out.len() as u64).min(64 * 1024) as u32;
+            let chunk = self.read_body(out.len() as u64, want);
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+
+    /// Reads a whole MIME part's decoded content, at most `limit` bytes.
+    pub fn read_part_prefix(&self, index: u32, limit: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < limit {
+            let want = (limit - out.len() as u64).min(64 * 1024) as u32;
+            let chunk = self.read_part(index, out.len() as u64, want);
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        out
+    }
+}

@@ -1,0 +1,431 @@
+//! `sluice plugin test`: runs one plugin through every stage, as the server would, on
+//! a message from a file, and reports what it decided and changed. No server needed;
+//! plugin authors run it in their own CI.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde::Serialize;
+use toml::Spanned;
+
+use crate::config::{ByteSize, DnsConfig, Grant, OnError, PluginConfig, TimeSpan};
+use crate::kv::KvStore;
+use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
+use crate::plugin::message::{MessageShared, header_section_len};
+use crate::plugin::output::HeaderEdit;
+use crate::plugin::rewrite::apply_header_edits;
+use crate::plugin::{CallRecord, Decision, Notes, PluginHost, PluginSession, Services, TxnView};
+use crate::queue::MessageBuffer;
+
+/// Options of `sluice plugin test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The plugin, a component built for wasm32-wasip2.
+    #[arg(value_name = "PLUGIN.wasm")]
+    pub plugin: PathBuf,
+    /// The message to run through the DATA stage.
+    #[arg(long, value_name = "FILE.eml")]
+    pub message: PathBuf,
+    /// The envelope sender (`""` for the null sender).
+    #[arg(long, value_name = "ADDR")]
+    pub from: String,
+    /// Envelope recipients.
+    #[arg(long, value_name = "ADDR", required = true, num_args = 1..)]
+    pub rcpt: Vec<String>,
+    #[arg(long, value_name = "IP", default_value = "192.0.2.1")]
+    pub client_ip: IpAddr,
+    #[arg(long, value_name = "NAME", default_value = "client.example")]
+    pub helo: String,
+    /// A TOML file with the plugin's own config (what `[plugin.config]` would hold).
+    #[arg(long, value_name = "FILE.toml")]
+    pub plugin_config: Option<PathBuf>,
+    /// Grants to give (default: all of them).
+    #[arg(long, value_name = "GRANT", num_args = 1..)]
+    pub grant: Option<Vec<String>>,
+    /// DNS servers for the `dns` interface (default: the system's).
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_server: Vec<SocketAddr>,
+    #[arg(long, default_value = "50ms")]
+    pub cpu_time: TimeSpan,
+    #[arg(long, default_value = "5s")]
+    pub wall_time: TimeSpan,
+    #[arg(long, default_value = "32MiB")]
+    pub memory: ByteSize,
+    /// Print one JSON object instead of a report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the message ended up.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Fate {
+    Accepted,
+    Quarantined,
+    Discarded,
+    Rejected,
+    Tempfailed,
+    Disconnected,
+}
+
+#[derive(Serialize)]
+struct Call {
+    plugin: String,
+    stage: String,
+    result: String,
+    micros: u128,
+    peak_memory: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    plugin: String,
+    version: String,
+    stages: Vec<&'static str>,
+    calls: Vec<Call>,
+    fate: Fate,
+    /// The reply the client would have got for the refusal, if any.
+    reply: Option<String>,
+    /// At which stage it was refused.
+    refused_at: Option<String>,
+    sender_before: String,
+    sender_after: String,
+    recipients_before: Vec<String>,
+    recipients_after: Vec<String>,
+    headers_removed: Vec<String>,
+    headers_added: Vec<String>,
+    body_replaced: bool,
+    route: Option<String>,
+    quarantine: Option<String>,
+    tags: Vec<String>,
+    score: f64,
+    annotations: Vec<(String, String, String)>,
+}
+
+pub fn run(args: &TestArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start a runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(test(args)) {
+        Ok(report) => {
+            if args.json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(error) => eprintln!("{error}"),
+                }
+            } else {
+                print_report(&report);
+            }
+            match report.fate {
+                Fate::Accepted | Fate::Quarantined | Fate::Discarded => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
+    let table: toml::Table = match &args.plugin_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    let grants: Vec<String> = match &args.grant {
+        Some(grants) => grants.clone(),
+        None => Grant::ALL.iter().map(|g| g.name().to_string()).collect(),
+    };
+    if let Some(bad) = grants.iter().find(|g| Grant::parse(g).is_none()) {
+        anyhow::bail!("unknown grant {bad:?}");
+    }
+    let name = args.plugin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string();
+    Ok(PluginConfig {
+        name: Spanned::new(0..0, name),
+        path: Spanned::new(0..0, args.plugin.clone()),
+        grants: Spanned::new(0..0, grants.into_iter().map(|g| Spanned::new(0..0, g)).collect()),
+        on_error: OnError::Tempfail,
+        cpu_time: args.cpu_time,
+        wall_time: args.wall_time,
+        memory: args.memory,
+        config: table,
+    })
+}
+
+async fn load_message(path: &Path, spill_dir: &Path) -> anyhow::Result<MessageBuffer> {
+    let raw = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // As the server would store it: CRLF line endings.
+    let mut decoder = crate::smtp::data::DataDecoder::new(crate::smtp::data::Framing::Chunked, usize::MAX);
+    let mut buffer = MessageBuffer::new(u64::MAX, spill_dir.join("message.spill"));
+    decoder.feed(&raw, buffer.writer());
+    decoder.finish(buffer.writer());
+    buffer.absorb().await;
+    buffer.finish().await;
+    Ok(buffer)
+}
+
+fn parse_sender(text: &str) -> anyhow::Result<Option<Mailbox>> {
+    let text = text.trim().trim_start_matches('<').trim_end_matches('>');
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Mailbox::parse(text).map(Some).map_err(|e| anyhow::anyhow!("--from {text:?}: {e}"))
+}
+
+async fn test(args: &TestArgs) -> anyhow::Result<Report> {
+    let config = plugin_config(args)?;
+    let scratch = tempfile_dir()?;
+    let dns = DnsConfig { servers: args.dns_server.clone(), ..DnsConfig::default() };
+    let resolver = if config.granted().contains(&Grant::Dns) { Some(crate::dns::build_resolver(&dns)?) } else { None };
+    let mut host =
+        PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
+    let loaded = host.load_one(&config, &scratch.join("cache"), 1000).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let (name, version, stages) = (loaded.shared.name.clone(), loaded.version.clone(), loaded.stages.names());
+    host.push(loaded);
+    let host = Arc::new(host);
+
+    let sender = parse_sender(&args.from)?;
+    let recipients: Vec<Mailbox> = args
+        .rcpt
+        .iter()
+        .map(|r| {
+            Mailbox::parse(r.trim_start_matches('<').trim_end_matches('>'))
+                .map_err(|e| anyhow::anyhow!("--rcpt {r:?}: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let content = Arc::new(load_message(&args.message, &scratch).await?);
+
+    let mut client = ClientInfo {
+        ip: args.client_ip,
+        port: 40000,
+        reverse_name: None,
+        helo: None,
+        tls: None,
+        auth_user: None,
+        session_id: "plugin-test".into(),
+    };
+    let mut session = PluginSession::new(Arc::clone(&host), "relay.example.test");
+    session.trace = Some(Vec::new());
+    let mut report = Report {
+        plugin: name,
+        version,
+        stages,
+        calls: Vec::new(),
+        fate: Fate::Accepted,
+        reply: None,
+        refused_at: None,
+        sender_before: path_text(&sender),
+        sender_after: String::new(),
+        recipients_before: recipients.iter().map(ToString::to_string).collect(),
+        recipients_after: Vec::new(),
+        headers_removed: Vec::new(),
+        headers_added: Vec::new(),
+        body_replaced: false,
+        route: None,
+        quarantine: None,
+        tags: Vec::new(),
+        score: 0.0,
+        annotations: Vec::new(),
+    };
+
+    client.helo = Some(args.helo.clone());
+    let outcome = run_stages(&mut session, &mut client, sender, recipients, &content, &mut report).await;
+    if let Err((stage, decision)) = outcome {
+        report.refused_at = Some(stage.to_string());
+        let (fate, reply) = match decision {
+            Decision::Refuse(reply) if reply.code >= 500 => (Fate::Rejected, reply),
+            Decision::Refuse(reply) => (Fate::Tempfailed, reply),
+            Decision::Disconnect(reply) => (Fate::Disconnected, reply),
+            Decision::Proceed => (Fate::Accepted, crate::smtp::reply::replies::OK),
+        };
+        report.fate = fate;
+        report.reply = Some(reply.to_string());
+    }
+    report.calls = session.trace.take().unwrap_or_default().into_iter().map(call).collect();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(report)
+}
+
+fn call(record: CallRecord) -> Call {
+    Call {
+        plugin: record.plugin,
+        stage: record.stage.to_string(),
+        result: record.result,
+        micros: record.micros,
+        peak_memory: record.peak_memory,
+    }
+}
+
+fn path_text(sender: &Option<Mailbox>) -> String {
+    sender.as_ref().map_or_else(|| "<>".to_string(), |m| format!("<{m}>"))
+}
+
+/// Every stage in order; stops at the first refusal.
+async fn run_stages(
+    session: &mut PluginSession,
+    client: &mut ClientInfo,
+    mut sender: Option<Mailbox>,
+    recipients: Vec<Mailbox>,
+    content: &Arc<MessageBuffer>,
+    report: &mut Report,
+) -> Result<(), (&'static str, Decision)> {
+    let stop = |stage, decision| if decision == Decision::Proceed { Ok(()) } else { Err((stage, decision)) };
+    let helo = client.helo.take();
+    stop("connect", session.connect(client).await)?;
+    client.helo = helo;
+    stop("helo", session.helo(client).await)?;
+    let params = Default::default();
+    let mut notes: Notes = session.notes.clone();
+    stop("mail-from", session.mail_from(client, &mut sender, &params, &mut notes).await)?;
+    report.sender_after = path_text(&sender);
+    let mut accepted: Vec<Recipient> = Vec::new();
+    for address in recipients {
+        let mut recipient = Some(Recipient { address, params: Default::default(), route: None });
+        let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
+        let (decision, added) = session.rcpt_to(client, &view, &mut recipient, &mut notes).await;
+        stop("rcpt-to", decision)?;
+        for address in recipient.map(|r| r.address).into_iter().chain(added) {
+            if !accepted.iter().any(|r| r.address == address) {
+                accepted.push(Recipient { address, params: Default::default(), route: None });
+            }
+        }
+    }
+    let shared = Arc::new(MessageShared::new(Arc::clone(content)));
+    let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
+    let (decision, changes) = session.data(client, &view, &shared, u64::MAX, &mut notes).await;
+    stop("data", decision)?;
+    accepted.retain(|r| !changes.remove_recipients.contains(&r.address));
+    for address in changes.add_recipients {
+        if !accepted.iter().any(|r| r.address == address) {
+            accepted.push(Recipient { address, params: Default::default(), route: None });
+        }
+    }
+    report.recipients_after = accepted.iter().map(|r| r.address.to_string()).collect();
+    let (removed, added) = header_diff(content.head(), &changes.header_edits);
+    report.headers_removed = removed;
+    report.headers_added = added;
+    report.body_replaced = changes.new_body.is_some();
+    report.route = changes.route.map(|r| match r {
+        RouteChoice::Named(name) => format!("route {name}"),
+        RouteChoice::NextHop(hop) => format!("next hop {hop}"),
+    });
+    report.tags = notes.tags.clone();
+    report.score = notes.score;
+    report.annotations = notes.annotations.iter().map(|a| (a.plugin.clone(), a.key.clone(), a.value.clone())).collect();
+    report.quarantine = notes.quarantine.clone();
+    if notes.discard.is_some() {
+        report.fate = Fate::Discarded;
+    } else if notes.quarantine.is_some() {
+        report.fate = Fate::Quarantined;
+    }
+    Ok(())
+}
+
+/// Header lines removed and added by the edits (as whole fields, unfolded).
+fn header_diff(head: &[u8], edits: &[HeaderEdit]) -> (Vec<String>, Vec<String>) {
+    if edits.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let section = &head[..header_section_len(head)];
+    let after = apply_header_edits(section, edits).unwrap_or_else(|_| section.to_vec());
+    let lines = |bytes: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(bytes)
+            .replace("\r\n\t", " ")
+            .replace("\r\n ", " ")
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (before, after) = (lines(section), lines(&after));
+    let mut remaining: HashMap<&str, usize> = HashMap::new();
+    for line in &after {
+        *remaining.entry(line).or_default() += 1;
+    }
+    let mut removed = Vec::new();
+    for line in &before {
+        match remaining.get_mut(line.as_str()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => removed.push(line.clone()),
+        }
+    }
+    let mut present: HashMap<&str, usize> = HashMap::new();
+    for line in &before {
+        *present.entry(line).or_default() += 1;
+    }
+    let mut added = Vec::new();
+    for line in &after {
+        match present.get_mut(line.as_str()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => added.push(line.clone()),
+        }
+    }
+    (removed, added)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sluice-plugin-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn print_report(r: &Report) {
+    println!("plugin {} {} (stages: {})", r.plugin, r.version, r.stages.join(", "));
+    println!();
+    for c in &r.calls {
+        println!("  {:<10} {:<50} {:>8} µs {:>8} KiB", c.stage, c.result, c.micros, c.peak_memory / 1024);
+    }
+    println!();
+    match (&r.refused_at, &r.reply) {
+        (Some(stage), Some(reply)) => println!("result: {:?} at {stage}: {reply}", r.fate),
+        _ => println!("result: {:?}", r.fate),
+    }
+    if r.sender_before != r.sender_after && !r.sender_after.is_empty() {
+        println!("sender:\n  - {}\n  + {}", r.sender_before, r.sender_after);
+    }
+    if r.refused_at.is_none() && r.recipients_before != r.recipients_after {
+        println!("recipients:");
+        for gone in r.recipients_before.iter().filter(|x| !r.recipients_after.contains(x)) {
+            println!("  - {gone}");
+        }
+        for new in r.recipients_after.iter().filter(|x| !r.recipients_before.contains(x)) {
+            println!("  + {new}");
+        }
+    }
+    if !r.headers_removed.is_empty() || !r.headers_added.is_empty() {
+        println!("headers:");
+        for line in &r.headers_removed {
+            println!("  - {line}");
+        }
+        for line in &r.headers_added {
+            println!("  + {line}");
+        }
+    }
+    if r.body_replaced {
+        println!("body: replaced");
+    }
+    if let Some(route) = &r.route {
+        println!("route: {route}");
+    }
+    if let Some(reason) = &r.quarantine {
+        println!("quarantine: {reason}");
+    }
+    println!("score: {}", r.score);
+    if !r.tags.is_empty() {
+        println!("tags: {}", r.tags.join(", "));
+    }
+    for (plugin, key, value) in &r.annotations {
+        println!("annotation: {plugin}.{key} = {value}");
+    }
+}

@@ -1,0 +1,161 @@
+//! A live plugin instance and calls into it under the plugin's budgets: CPU time
+//! (epoch ticks of running wasm), wall time (host calls included) and memory.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{Plugin, PluginPre};
+use super::engine::PluginEngine;
+use super::shared::{PluginShared, Services};
+use super::state::PluginState;
+
+/// Why a call did not produce a usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It ran out of CPU time (an endless loop, typically).
+    CpuTime,
+    /// It ran out of wall time, host calls included.
+    WallTime,
+    /// It tried to grow its memory past its limit.
+    Memory,
+    /// It trapped.
+    Trap(String),
+    /// It returned something the host refuses.
+    Invalid(String),
+    /// It could not be instantiated.
+    Unavailable(String),
+}
+
+impl Failure {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::CpuTime => "cpu-time",
+            Failure::WallTime => "wall-time",
+            Failure::Memory => "memory",
+            Failure::Trap(_) => "trap",
+            Failure::Invalid(_) => "invalid-output",
+            Failure::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::CpuTime => f.write_str("CPU time budget exceeded"),
+            Failure::WallTime => f.write_str("wall time budget exceeded"),
+            Failure::Memory => f.write_str("memory limit exceeded"),
+            Failure::Trap(why) => write!(f, "trapped: {why}"),
+            Failure::Invalid(why) => write!(f, "invalid output: {why}"),
+            Failure::Unavailable(why) => write!(f, "cannot be instantiated: {why}"),
+        }
+    }
+}
+
+/// Raised from the epoch callback when the CPU budget is spent.
+#[derive(Debug)]
+struct CpuTimeExceeded;
+
+impl fmt::Display for CpuTimeExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CPU time budget exceeded")
+    }
+}
+
+impl std::error::Error for CpuTimeExceeded {}
+
+pub struct Instance {
+    store: Store<PluginState>,
+    bindings: Plugin,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    /// Instantiates a plugin in a fresh store, waiting for a free pool slot within the
+    /// plugin's wall time.
+    pub async fn new(
+        engine: &PluginEngine,
+        pre: &PluginPre<PluginState>,
+        plugin: &Arc<PluginShared>,
+        services: &Arc<Services>,
+        slots: &Arc<Semaphore>,
+    ) -> Result<Instance, Failure> {
+        let started = Instant::now();
+        let slot = match Arc::clone(slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            // The pool is full: wait for a slot, within the plugin's wall time.
+            Err(_) => tokio::time::timeout(plugin.wall_time, Arc::clone(slots).acquire_owned())
+                .await
+                .map_err(|_| Failure::Unavailable("no free instance slot".into()))?
+                .map_err(|_| Failure::Unavailable("plugin host stopped".into()))?,
+        };
+        let mut store = Store::new(&engine.engine, PluginState::new(Arc::clone(plugin), Arc::clone(services)));
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.ticks_left == 0 {
+                return Err(CpuTimeExceeded.into());
+            }
+            state.ticks_left -= 1;
+            // Yield at every tick so a busy plugin never holds up other sessions.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.data_mut().ticks_left = PluginEngine::ticks(plugin.cpu_time);
+        store.set_epoch_deadline(1);
+        let remaining = plugin.wall_time.saturating_sub(started.elapsed());
+        let bindings = match tokio::time::timeout(remaining, pre.instantiate_async(&mut store)).await {
+            Err(_) => return Err(Failure::WallTime),
+            Ok(Err(error)) => {
+                return Err(classify(&error, &store).unwrap_or_else(|| Failure::Unavailable(first_line(&error))));
+            }
+            Ok(Ok(bindings)) => bindings,
+        };
+        Ok(Instance { store, bindings, _slot: slot })
+    }
+
+    /// Calls into the instance. After any failure the instance must be dropped: its
+    /// state is unknown (a call cut off by a timeout leaves it mid-execution).
+    pub async fn call<R>(
+        &mut self,
+        call: impl AsyncFnOnce(&Plugin, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Failure> {
+        let plugin = Arc::clone(&self.store.data().plugin);
+        let state = self.store.data_mut();
+        state.ticks_left = PluginEngine::ticks(plugin.cpu_time);
+        state.limits.denied = false;
+        self.store.set_epoch_deadline(1);
+        match tokio::time::timeout(plugin.wall_time, call(&self.bindings, &mut self.store)).await {
+            Err(_) => Err(Failure::WallTime),
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(classify(&error, &self.store).unwrap_or_else(|| Failure::Trap(first_line(&error)))),
+        }
+    }
+
+    /// The most memory the instance has had.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().limits.peak_memory
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store<PluginState> {
+        &mut self.store
+    }
+}
+
+fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> Option<Failure> {
+    if error.downcast_ref::<CpuTimeExceeded>().is_some() {
+        return Some(Failure::CpuTime);
+    }
+    if store.data().limits.denied {
+        return Some(Failure::Memory);
+    }
+    None
+}
+
+fn first_line(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    text.lines().next().unwrap_or("").chars().take(300).collect()
+}

@@ -1,0 +1,293 @@
+//! The message as plugins see it at DATA: read through the host in bounded pieces,
+//! parsed (with mail-parser) once per message however many plugins look at it.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+use crate::queue::MessageBuffer;
+
+/// Largest chunk a plugin reads at once.
+pub const MAX_READ: u32 = 64 * 1024;
+
+/// A header field, value unfolded and decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderField {
+    pub name: String,
+    pub value: String,
+}
+
+/// A leaf MIME part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartInfo {
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub depth: u32,
+    pub is_attachment: bool,
+}
+
+/// One received message and what was learnt parsing it, shared by the plugins.
+pub struct MessageShared {
+    content: Arc<MessageBuffer>,
+    /// Where the body starts (after the blank line ending the header section).
+    body_offset: u64,
+    headers: OnceLock<Vec<HeaderField>>,
+    whole: OnceLock<Arc<Vec<u8>>>,
+    parts: OnceLock<Vec<PartInfo>>,
+    decoded: Mutex<HashMap<u32, Arc<Vec<u8>>>>,
+}
+
+impl MessageShared {
+    pub fn new(content: Arc<MessageBuffer>) -> MessageShared {
+        let body_offset = header_section_len(content.head()) as u64;
+        MessageShared {
+            content,
+            body_offset,
+            headers: OnceLock::new(),
+            whole: OnceLock::new(),
+            parts: OnceLock::new(),
+            decoded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn content(&self) -> &Arc<MessageBuffer> {
+        &self.content
+    }
+
+    pub fn size(&self) -> u64 {
+        self.content.len()
+    }
+
+    pub fn body_offset(&self) -> u64 {
+        self.body_offset
+    }
+
+    pub fn body_size(&self) -> u64 {
+        self.content.len().saturating_sub(self.body_offset)
+    }
+
+    pub fn headers(&self) -> &[HeaderField] {
+        self.headers.get_or_init(|| {
+            parse_headers(&self.content.head()[..self.body_offset.min(self.content.head().len() as u64) as usize])
+        })
+    }
+
+    /// Reads `max` bytes of the whole message from `offset` (head or spill file).
+    pub fn read_raw(&self, offset: u64, max: u32) -> io::Result<Vec<u8>> {
+        let end = offset.saturating_add(u64::from(max.min(MAX_READ))).min(self.content.len());
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let head = self.content.head();
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let head_len = head.len() as u64;
+        if offset < head_len {
+            out.extend_from_slice(&head[offset as usize..end.min(head_len) as usize]);
+        }
+        if end > head_len
+            && let Some(spill) = self.content.spill_file()
+        {
+            let from = offset.max(head_len);
+            let mut tail = vec![0u8; (end - from) as usize];
+            std::fs::File::open(spill)?.read_exact_at(&mut tail, from - head_len)?;
+            out.extend_from_slice(&tail);
+        }
+        Ok(out)
+    }
+
+    pub fn read_body(&self, offset: u64, max: u32) -> io::Result<Vec<u8>> {
+        self.read_raw(self.body_offset.saturating_add(offset), max)
+    }
+
+    /// The whole message in memory (on the host), for MIME parsing.
+    fn whole(&self) -> io::Result<Arc<Vec<u8>>> {
+        if let Some(whole) = self.whole.get() {
+            return Ok(Arc::clone(whole));
+        }
+        let mut bytes = self.content.head().to_vec();
+        if let Some(spill) = self.content.spill_file() {
+            bytes.extend(std::fs::read(spill)?);
+        }
+        Ok(Arc::clone(self.whole.get_or_init(|| Arc::new(bytes))))
+    }
+
+    pub fn parts(&self) -> io::Result<&[PartInfo]> {
+        if let Some(parts) = self.parts.get() {
+            return Ok(parts);
+        }
+        let whole = self.whole()?;
+        let mut parts = Vec::new();
+        walk_parts(&whole, 0, &mut |part, depth| parts.push(describe(part, depth)));
+        Ok(self.parts.get_or_init(|| parts))
+    }
+
+    /// Reads the decoded content of leaf part `index`.
+    pub fn read_part(&self, index: u32, offset: u64, max: u32) -> io::Result<Option<Vec<u8>>> {
+        if index as usize >= self.parts()?.len() {
+            return Ok(None);
+        }
+        let decoded = {
+            let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.get(&index) {
+                Some(bytes) => Arc::clone(bytes),
+                None => {
+                    let whole = self.whole()?;
+                    let mut found = None;
+                    let mut n = 0u32;
+                    walk_parts(&whole, 0, &mut |part, _| {
+                        if n == index {
+                            found = Some(part.contents().to_vec());
+                        }
+                        n += 1;
+                    });
+                    let bytes = Arc::new(found.unwrap_or_default());
+                    cache.insert(index, Arc::clone(&bytes));
+                    bytes
+                }
+            }
+        };
+        let start = (offset.min(decoded.len() as u64)) as usize;
+        let end = (start + max.min(MAX_READ) as usize).min(decoded.len());
+        Ok(Some(decoded[start..end].to_vec()))
+    }
+}
+
+/// The length of the header section, including the blank line that ends it. A message
+/// without a blank line in its first part is all headers as far as we can see.
+pub fn header_section_len(message: &[u8]) -> usize {
+    if message.starts_with(b"\r\n") {
+        return 2;
+    }
+    memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |at| at + 4)
+}
+
+fn parse_headers(section: &[u8]) -> Vec<HeaderField> {
+    let Some(parsed) = MessageParser::new().parse_headers(section) else { return Vec::new() };
+    parsed
+        .headers()
+        .iter()
+        .map(|header| {
+            let raw = section.get(header.offset_start as usize..header.offset_end as usize).unwrap_or_default();
+            HeaderField { name: header.name.as_str().to_string(), value: decode_value(raw) }
+        })
+        .collect()
+}
+
+/// Unfolds a raw header value and decodes RFC 2047 encoded words.
+fn decode_value(raw: &[u8]) -> String {
+    match mail_parser::parsers::MessageStream::new(raw).parse_unstructured() {
+        mail_parser::HeaderValue::Text(text) => text.into_owned(),
+        _ => String::from_utf8_lossy(raw).split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// Calls `visit` for every leaf part, descending into multiparts and attached messages.
+fn walk_parts(raw: &[u8], depth: u32, visit: &mut dyn FnMut(&mail_parser::MessagePart<'_>, u32)) {
+    const MAX_DEPTH: u32 = 8;
+    let Some(message) = MessageParser::new().parse(raw) else { return };
+    walk_message(&message, 0, depth, visit, MAX_DEPTH);
+}
+
+fn walk_message(
+    message: &mail_parser::Message<'_>,
+    part_id: usize,
+    depth: u32,
+    visit: &mut dyn FnMut(&mail_parser::MessagePart<'_>, u32),
+    max_depth: u32,
+) {
+    let Some(part) = message.parts.get(part_id) else { return };
+    match &part.body {
+        PartType::Multipart(children) => {
+            for &child in children {
+                walk_message(message, child as usize, depth + 1, visit, max_depth);
+            }
+        }
+        PartType::Message(nested) if depth < max_depth => {
+            visit(part, depth);
+            walk_message(nested, 0, depth + 1, visit, max_depth);
+        }
+        _ => visit(part, depth),
+    }
+}
+
+fn describe(part: &mail_parser::MessagePart<'_>, depth: u32) -> PartInfo {
+    let content_type = part
+        .content_type()
+        .map(|ct| match &ct.c_subtype {
+            Some(sub) => format!("{}/{}", ct.c_type, sub),
+            None => ct.c_type.to_string(),
+        })
+        .unwrap_or_else(|| if part.is_message() { "message/rfc822".into() } else { "text/plain".into() })
+        .to_ascii_lowercase();
+    let filename = part.attachment_name().map(str::to_string);
+    let disposition_attachment =
+        part.content_disposition().is_some_and(|cd| cd.c_type.eq_ignore_ascii_case("attachment"));
+    PartInfo {
+        content_type,
+        is_attachment: disposition_attachment || filename.is_some(),
+        filename,
+        size: part.len() as u64,
+        depth,
+    }
+}
+
+/// The resource handed to a plugin: a handle on the shared message.
+pub struct MessageView {
+    pub shared: Arc<MessageShared>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn shared(bytes: &[u8]) -> MessageShared {
+        // Kept for the whole test run: the spill file lives there.
+        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let mut buffer = MessageBuffer::new(1 << 30, dir.path().join("spill"));
+        buffer.writer().extend_from_slice(bytes);
+        buffer.absorb().await;
+        buffer.finish().await;
+        MessageShared::new(Arc::new(buffer))
+    }
+
+    const MIME: &[u8] = b"From: a@example.org\r\nSubject: =?utf-8?q?caf=C3=A9?= and\r\n more\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename=\"x.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--b--\r\n";
+
+    #[tokio::test]
+    async fn headers_are_unfolded_and_decoded() {
+        let m = shared(MIME).await;
+        let headers = m.headers();
+        assert_eq!(headers[0], HeaderField { name: "From".into(), value: "a@example.org".into() });
+        assert_eq!(headers[1].value, "café and more");
+        assert_eq!(m.read_body(0, 3).unwrap(), b"--b");
+        assert!(m.read_body(m.body_size(), 10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn parts_include_nested_messages_and_decode_content() {
+        let m = shared(MIME).await;
+        let parts = m.parts().unwrap().to_vec();
+        let types: Vec<&str> = parts.iter().map(|p| p.content_type.as_str()).collect();
+        assert_eq!(types, ["text/plain", "application/zip", "message/rfc822", "application/octet-stream"]);
+        assert_eq!(parts[1].filename.as_deref(), Some("x.zip"));
+        assert!(parts[1].is_attachment);
+        assert_eq!(parts[3].filename.as_deref(), Some("evil.exe"));
+        assert!(parts[3].depth > parts[1].depth);
+        assert_eq!(m.read_part(1, 0, 100).unwrap().unwrap(), b"PK\x03\x04");
+        assert_eq!(m.read_part(9, 0, 100).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn reading_spans_memory_and_the_spill_file() {
+        let mut big = b"Subject: big\r\n\r\n".to_vec();
+        big.extend((0..600_000u32).map(|i| b'a' + (i % 26) as u8));
+        let m = shared(&big).await;
+        assert!(m.content().spill_file().is_some());
+        let at = crate::queue::MEMORY_THRESHOLD as u64 - 10;
+        assert_eq!(m.read_raw(at, 20).unwrap(), big[at as usize..at as usize + 20]);
+        assert_eq!(m.read_raw(at, 1 << 30).unwrap().len(), MAX_READ as usize);
+    }
+}

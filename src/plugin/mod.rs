@@ -1,0 +1,25 @@
+//! The WebAssembly plugin host: loads the configured chain of components, runs them at
+//! each SMTP stage under strict budgets, and turns their verdicts and rewrites into
+//! what the server does.
+
+pub mod bindings;
+mod cache;
+mod chain;
+mod engine;
+mod host;
+mod imports;
+mod instance;
+mod loader;
+pub mod message;
+pub mod output;
+pub mod rewrite;
+mod shared;
+mod stage;
+mod state;
+
+pub use chain::{Annotation, CallRecord, DataChanges, Decision, Notes, PluginSession, TxnView};
+pub use host::PluginHost;
+pub use instance::Failure;
+pub use loader::{LoadError, LoadedPlugin};
+pub use shared::Services;
+pub use stage::{Stage, StageSet};

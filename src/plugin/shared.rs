@@ -1,0 +1,76 @@
+//! What every instance of a plugin shares (its settings and config), and the host
+//! services all plugins share (DNS, kv).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{Grant, OnError};
+use crate::dns::Resolver;
+use crate::kv::KvStore;
+
+/// Per-plugin settings, fixed when the plugin is loaded.
+#[derive(Debug)]
+pub struct PluginShared {
+    pub name: String,
+    pub grants: Vec<Grant>,
+    pub on_error: OnError,
+    pub cpu_time: Duration,
+    pub wall_time: Duration,
+    pub memory_limit: usize,
+    /// The plugin's `[plugin.config]` table.
+    pub config: toml::Table,
+    pub log_limiter: LogLimiter,
+}
+
+/// Host services shared by all plugins.
+pub struct Services {
+    pub resolver: Option<Resolver>,
+    pub kv: Arc<KvStore>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("kv", &self.kv).finish_non_exhaustive()
+    }
+}
+
+/// A token bucket per plugin: `rate` lines a second, bursts of twice that.
+#[derive(Debug)]
+pub struct LogLimiter {
+    rate: u64,
+    state: std::sync::Mutex<(f64, Instant)>,
+    dropped: AtomicU64,
+}
+
+impl LogLimiter {
+    pub fn new(rate: u32) -> LogLimiter {
+        let rate = u64::from(rate.max(1));
+        LogLimiter {
+            rate,
+            state: std::sync::Mutex::new(((rate * 2) as f64, Instant::now())),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a line may be written now; counts the ones that may not.
+    pub fn allow(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(state.1).as_secs_f64() * self.rate as f64;
+        state.0 = (state.0 + refill).min((self.rate * 2) as f64);
+        state.1 = now;
+        if state.0 >= 1.0 {
+            state.0 -= 1.0;
+            true
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Lines dropped since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+}

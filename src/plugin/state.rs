@@ -1,0 +1,105 @@
+//! What a plugin instance's store holds: its WASI context (nearly empty), its resource
+//! table, its limits, and handles to the host services it was granted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::shared::{PluginShared, Services};
+use crate::config::Grant;
+
+pub struct PluginState {
+    wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limits: Limits,
+    pub plugin: Arc<PluginShared>,
+    pub services: Arc<Services>,
+    /// Epoch ticks of CPU time left for the current call.
+    pub ticks_left: u64,
+}
+
+impl PluginState {
+    pub fn new(plugin: Arc<PluginShared>, services: Arc<Services>) -> PluginState {
+        let mut wasi = WasiCtxBuilder::new();
+        // Nothing from the host: no arguments, no environment, no stdin; output is
+        // discarded. Time is frozen unless granted.
+        if !plugin.grants.contains(&Grant::Clock) {
+            wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        let limits = Limits::new(plugin.memory_limit);
+        PluginState { wasi: wasi.build(), table: ResourceTable::new(), limits, plugin, services, ticks_left: 0 }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A clock stopped at the Unix epoch, for plugins without the `clock` grant.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Memory and table limits, remembering whether a request was denied (to tell an
+/// out-of-memory failure from other traps) and the peak memory (for the offline runner).
+pub struct Limits {
+    inner: StoreLimits,
+    pub denied: bool,
+    pub peak_memory: usize,
+}
+
+impl Limits {
+    fn new(memory: usize) -> Limits {
+        let inner = StoreLimitsBuilder::new().memory_size(memory).table_elements(100_000).instances(32).build();
+        Limits { inner, denied: false, peak_memory: 0 }
+    }
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        } else {
+            self.denied = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.inner.table_growing(current, desired, maximum)?;
+        self.denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
