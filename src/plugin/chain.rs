@@ -117,9 +117,9 @@ impl PluginSession {
         }
     }
 
-    /// The plugins that hook `stage`, by index.
-    fn hooked(&self, stage: Stage) -> Vec<usize> {
-        self.host.plugins().iter().enumerate().filter(|(_, p)| p.stages.contains(stage)).map(|(i, _)| i).collect()
+    /// The plugins that hook `stage`, by index (shared, so the loop can borrow `self`).
+    fn hooked(&self, stage: Stage) -> Arc<[usize]> {
+        self.host.hooked(stage)
     }
 
     async fn instance(&mut self, index: usize) -> Result<&mut Instance, Failure> {
@@ -225,14 +225,20 @@ impl PluginSession {
         stage: Stage,
         call: impl AsyncFnOnce(&mut Instance) -> Result<(Checked, T), Failure>,
     ) -> Result<(Checked, T), Failure> {
-        let started = Instant::now();
+        let started = self.trace.is_some().then(Instant::now);
         let result = match self.instance(index).await {
             Ok(instance) => call(instance).await,
             Err(failure) => Err(failure),
         };
-        let summary = Self::describe_verdict(&result.as_ref().map(|(c, _)| c.clone()).map_err(Clone::clone));
-        tracing::debug!(plugin = %self.host.plugins()[index].shared.name, %stage, result = %summary, "plugin called");
-        self.record(index, stage, started, summary);
+        // Describing the verdict allocates: only when someone reads it.
+        let traced = started.is_some();
+        if traced || tracing::enabled!(tracing::Level::DEBUG) {
+            let summary = Self::describe_verdict(&result.as_ref().map(|(c, _)| c.clone()).map_err(Clone::clone));
+            tracing::debug!(plugin = %self.host.plugins()[index].shared.name, %stage, result = %summary, "plugin called");
+            if let Some(started) = started {
+                self.record(index, stage, started, summary);
+            }
+        }
         result
     }
 
@@ -250,7 +256,7 @@ impl PluginSession {
         let session = self.wit_session(client);
         let mut notes = std::mem::take(&mut self.notes);
         let mut decision = Decision::Proceed;
-        for index in self.hooked(stage) {
+        for &index in self.hooked(stage).iter() {
             let result = self
                 .run(index, stage, async |instance| {
                     let outcome = instance
@@ -285,7 +291,7 @@ impl PluginSession {
     ) -> Decision {
         let stage = Stage::MailFrom;
         let session = self.wit_session(client);
-        for index in self.hooked(stage) {
+        for &index in self.hooked(stage).iter() {
             let txn = wit_transaction(&TxnView { sender: Some(sender), params: Some(params), recipients: &[] }, notes);
             let result = self
                 .run(index, stage, async |instance| {
@@ -330,7 +336,7 @@ impl PluginSession {
         let stage = Stage::RcptTo;
         let session = self.wit_session(client);
         let mut added = Vec::new();
-        for index in self.hooked(stage) {
+        for &index in self.hooked(stage).iter() {
             let Some(current) = recipient.as_ref() else { break };
             let txn = wit_transaction(view, notes);
             let wit_rcpt =
@@ -384,7 +390,7 @@ impl PluginSession {
         let stage = Stage::Data;
         let session = self.wit_session(client);
         let mut changes = DataChanges::default();
-        for index in self.hooked(stage) {
+        for &index in self.hooked(stage).iter() {
             let txn = wit_transaction(view, notes);
             let shared = Arc::clone(message);
             let result = self

@@ -17,6 +17,8 @@ use crate::kv::KvStore;
 pub struct PluginHost {
     engine: Option<PluginEngine>,
     plugins: Vec<LoadedPlugin>,
+    /// For each stage (by `Stage as usize`), the indexes of the plugins hooking it.
+    hooked: [Arc<[usize]>; 5],
     services: Arc<Services>,
     slots: Arc<Semaphore>,
 }
@@ -27,6 +29,7 @@ impl PluginHost {
         PluginHost {
             engine: None,
             plugins: Vec::new(),
+            hooked: Default::default(),
             services: Arc::new(Services { resolver: None, kv: Arc::new(KvStore::memory()) }),
             slots: Arc::new(Semaphore::new(0)),
         }
@@ -66,7 +69,7 @@ impl PluginHost {
                 grants = ?plugin.grants.get_ref().iter().map(|g| g.get_ref().as_str()).collect::<Vec<_>>(),
                 "plugin loaded"
             );
-            host.plugins.push(loaded);
+            host.push(loaded);
         }
         Ok(host)
     }
@@ -77,6 +80,7 @@ impl PluginHost {
         Ok(PluginHost {
             engine: Some(PluginEngine::new(max_instances.max(1), max_memory)?),
             plugins: Vec::new(),
+            hooked: Default::default(),
             services: Arc::new(services),
             slots: Arc::new(Semaphore::new(max_instances.max(1) as usize)),
         })
@@ -104,6 +108,14 @@ impl PluginHost {
 
     pub fn push(&mut self, plugin: LoadedPlugin) {
         self.plugins.push(plugin);
+        for stage in Stage::ALL {
+            self.hooked[stage as usize] =
+                self.plugins.iter().enumerate().filter(|(_, p)| p.stages.contains(stage)).map(|(i, _)| i).collect();
+        }
+    }
+
+    pub(super) fn hooked(&self, stage: Stage) -> Arc<[usize]> {
+        Arc::clone(&self.hooked[stage as usize])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -116,7 +128,7 @@ impl PluginHost {
 
     /// Whether any plugin hooks `stage` (so callers can skip building its input).
     pub fn hooks(&self, stage: Stage) -> bool {
-        self.plugins.iter().any(|p| p.stages.contains(stage))
+        !self.hooked[stage as usize].is_empty()
     }
 
     pub(super) fn engine(&self) -> Option<&PluginEngine> {
