@@ -42,7 +42,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     // Plugins first: a plugin that does not load stops the server before it listens.
-    let plugins = PluginHost::load(&config, Arc::new(KvStore::memory())).await?;
+    let kv = KvStore::open(&config.kv).map_err(|e| anyhow::anyhow!("cannot open the kv store: {e}"))?;
+    let plugins = PluginHost::load(&config, Arc::new(kv)).await?;
     let (queue, report) = Queue::open(&config.queue.path)
         .map_err(|e| anyhow::anyhow!("cannot open the queue at {}: {e}", config.queue.path.display()))?;
     tracing::info!(

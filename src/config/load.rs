@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{Config, ConfigError, Grant, ListenTls};
+use super::{Config, ConfigError, Grant, KvBackend, ListenTls};
 
 /// Where a config came from, kept so that checks made after parsing (a certificate
 /// that does not load, a plugin that does not compile) can still point at a line.
@@ -55,11 +55,19 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for plugin in &self.plugin {
-            if plugin.name.get_ref().is_empty() || !names.insert(plugin.name.get_ref().as_str()) {
+            // Names key kv namespaces and metrics: keep them to a safe alphabet.
+            let name = plugin.name.get_ref();
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
                 return Err(origin.error_at(
                     &plugin.name,
-                    format!("plugin name {:?} is empty or used twice", plugin.name.get_ref()),
+                    format!("plugin name {name:?} must be 1 to 64 letters, digits, '-' or '_'"),
                 ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(origin.error_at(&plugin.name, format!("plugin name {name:?} is used twice")));
             }
             for grant in plugin.grants.get_ref() {
                 if Grant::parse(grant.get_ref()).is_none() {
@@ -75,6 +83,9 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
+            return Err(ConfigError::without_position(&origin.file, "[kv] backend = \"redis\" needs a url"));
         }
         if self.tls.is_none() && self.server.listen.get_ref().iter().any(|l| l.tls == ListenTls::Implicit) {
             return Err(
@@ -98,6 +109,10 @@ impl Config {
         }
         for plugin in &mut self.plugin {
             resolve(plugin.path.get_mut());
+        }
+        match &mut self.kv.path {
+            Some(path) => resolve(path),
+            None => self.kv.path = Some(self.queue.path.join("kv.redb")),
         }
         match &mut self.plugins.cache_dir {
             Some(dir) => resolve(dir),

@@ -3,6 +3,7 @@
 
 mod dns;
 mod error;
+mod kv;
 mod limits;
 mod load;
 mod matchers;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub use dns::DnsConfig;
 pub use error::ConfigError;
+pub use kv::{KvBackend, KvConfig};
 pub use limits::{BareNewlines, LimitsConfig};
 pub use load::ConfigOrigin;
 pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
@@ -46,6 +48,8 @@ pub struct Config {
     pub plugin: Vec<PluginConfig>,
     #[serde(default)]
     pub plugins: PluginsConfig,
+    #[serde(default)]
+    pub kv: KvConfig,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

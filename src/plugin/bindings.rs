@@ -5,7 +5,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
     imports: {
         "sluice:plugin/dns": async,
-        "sluice:plugin/kv": async,
+        "sluice:plugin/kv": async | trappable,
         "sluice:plugin/message": trappable,
         default: trappable,
     },

@@ -9,10 +9,14 @@ use crate::plugin::state::PluginState;
 const MAX_KEY: usize = 512;
 const MAX_VALUE: usize = 64 * 1024;
 
-fn convert(error: KvError) -> Error {
-    match error {
-        KvError::Unavailable(why) => Error::Unavailable(why),
-        KvError::Invalid(why) => Error::Invalid(why),
+/// An unavailable store fails the call, so the plugin's `on_error` policy decides the
+/// reply uniformly (a Redis outage must not quietly switch greylisting off); a request
+/// the store refuses is the plugin's to handle.
+fn convert<T>(result: Result<T, KvError>) -> wasmtime::Result<Result<T, Error>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(KvError::Invalid(why)) => Ok(Err(Error::Invalid(why))),
+        Err(KvError::Unavailable(why)) => Err(wasmtime::Error::msg(format!("kv store unavailable: {why}"))),
     }
 }
 
@@ -24,30 +28,39 @@ fn check_key(key: &str) -> Result<(), Error> {
 }
 
 impl Host for PluginState {
-    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        check_key(&key)?;
-        self.services.kv.get(&self.plugin.name, &key).await.map_err(convert)
-    }
-
-    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Result<(), Error> {
-        check_key(&key)?;
-        if value.len() > MAX_VALUE {
-            return Err(Error::Invalid(format!("values must be at most {MAX_VALUE} bytes")));
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
         }
-        self.services.kv.set(&self.plugin.name, &key, value, ttl_ms.map(Duration::from_millis)).await.map_err(convert)
+        convert(self.services.kv.get(&self.plugin.name, &key).await)
     }
 
-    async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Result<i64, Error> {
-        check_key(&key)?;
-        self.services
-            .kv
-            .increment(&self.plugin.name, &key, delta, ttl_ms.map(Duration::from_millis))
-            .await
-            .map_err(convert)
+    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> wasmtime::Result<Result<(), Error>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        if value.len() > MAX_VALUE {
+            return Ok(Err(Error::Invalid(format!("values must be at most {MAX_VALUE} bytes"))));
+        }
+        convert(self.services.kv.set(&self.plugin.name, &key, value, ttl_ms.map(Duration::from_millis)).await)
     }
 
-    async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        check_key(&key)?;
-        self.services.kv.delete(&self.plugin.name, &key).await.map_err(convert)
+    async fn increment(
+        &mut self,
+        key: String,
+        delta: i64,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<i64, Error>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        convert(self.services.kv.increment(&self.plugin.name, &key, delta, ttl_ms.map(Duration::from_millis)).await)
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, Error>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        convert(self.services.kv.delete(&self.plugin.name, &key).await)
     }
 }

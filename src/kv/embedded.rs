@@ -1,0 +1,213 @@
+//! The embedded store: a redb database file on this node, kept across restarts.
+//!
+//! Writes commit without fsync and a background thread makes them durable once a
+//! second (and at shutdown): greylisting and rate-limit records can afford to lose the
+//! last second in a power cut, not an fsync on every message.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::KvError;
+use super::memory::parse_counter;
+
+const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub struct EmbeddedKv {
+    db: Arc<Database>,
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for EmbeddedKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmbeddedKv")
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> KvError {
+    KvError::Unavailable(e.to_string())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Stored values are `expires_at_ms:u64 LE | bytes`; zero means no expiry.
+fn encode(bytes: &[u8], expires: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + bytes.len());
+    out.extend_from_slice(&expires.to_le_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn decode(stored: &[u8], now: u64) -> Option<(&[u8], u64)> {
+    let expires = u64::from_le_bytes(stored.get(..8)?.try_into().ok()?);
+    (expires == 0 || expires > now).then(|| (&stored[8..], expires))
+}
+
+fn slot(namespace: &str, key: &str) -> String {
+    format!("{namespace}\u{0}{key}")
+}
+
+impl EmbeddedKv {
+    pub fn open(path: &Path) -> Result<EmbeddedKv, KvError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let db = Arc::new(Database::create(path).map_err(|e| failed(format!("{}: {e}", path.display())))?);
+        let write = db.begin_write().map_err(failed)?;
+        write.open_table(TABLE).map_err(failed)?;
+        write.commit().map_err(failed)?;
+        let kv = EmbeddedKv { db, dirty: Arc::new(AtomicBool::new(false)), stop: Arc::new(AtomicBool::new(false)) };
+        kv.start_flusher();
+        Ok(kv)
+    }
+
+    fn start_flusher(&self) {
+        let (db, dirty, stop) = (Arc::clone(&self.db), Arc::clone(&self.dirty), Arc::clone(&self.stop));
+        let spawned = std::thread::Builder::new().name("kv-flush".into()).spawn(move || {
+            let mut since_sweep = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(FLUSH_EVERY);
+                since_sweep += FLUSH_EVERY;
+                if since_sweep >= SWEEP_EVERY {
+                    since_sweep = Duration::ZERO;
+                    if let Err(error) = sweep(&db) {
+                        tracing::warn!(%error, "kv sweep failed");
+                    }
+                }
+                if dirty.swap(false, Ordering::AcqRel)
+                    && let Err(error) = flush(&db)
+                {
+                    dirty.store(true, Ordering::Release);
+                    tracing::warn!(%error, "kv flush failed");
+                }
+            }
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the kv flusher; writes become durable at shutdown only");
+        }
+    }
+
+    fn write<T>(
+        &self,
+        apply: impl FnOnce(&mut redb::Table<'_, &str, &[u8]>) -> Result<T, KvError>,
+    ) -> Result<T, KvError> {
+        let mut txn = self.db.begin_write().map_err(failed)?;
+        txn.set_durability(Durability::None).map_err(failed)?;
+        let result = {
+            let mut table = txn.open_table(TABLE).map_err(failed)?;
+            apply(&mut table)?
+        };
+        txn.commit().map_err(failed)?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(result)
+    }
+
+    pub fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let txn = self.db.begin_read().map_err(failed)?;
+        let table = txn.open_table(TABLE).map_err(failed)?;
+        let stored = table.get(slot(namespace, key).as_str()).map_err(failed)?;
+        Ok(stored.and_then(|guard| decode(guard.value(), now_ms()).map(|(bytes, _)| bytes.to_vec())))
+    }
+
+    pub fn set(&self, namespace: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
+        let expires = ttl.map_or(0, |ttl| now_ms().saturating_add(ttl.as_millis() as u64).max(1));
+        self.write(|table| {
+            table.insert(slot(namespace, key).as_str(), encode(value, expires).as_slice()).map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    pub fn increment(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        let now = now_ms();
+        let slot = slot(namespace, key);
+        self.write(|table| {
+            let current = match table.get(slot.as_str()).map_err(failed)? {
+                Some(guard) => decode(guard.value(), now).map(|(bytes, expires)| (parse_counter(bytes), expires)),
+                None => None,
+            };
+            let (next, expires) = match current {
+                Some((value, expires)) => {
+                    (value?.checked_add(delta).ok_or_else(|| KvError::Invalid("counter overflow".into()))?, expires)
+                }
+                None => (delta, ttl.map_or(0, |ttl| now.saturating_add(ttl.as_millis() as u64).max(1))),
+            };
+            table.insert(slot.as_str(), encode(next.to_string().as_bytes(), expires).as_slice()).map_err(failed)?;
+            Ok(next)
+        })
+    }
+
+    pub fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
+        let now = now_ms();
+        self.write(|table| {
+            let removed = table.remove(slot(namespace, key).as_str()).map_err(failed)?;
+            Ok(removed.is_some_and(|guard| decode(guard.value(), now).is_some()))
+        })
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), KvError> {
+        flush(&self.db)
+    }
+}
+
+fn flush(db: &Database) -> Result<(), KvError> {
+    let mut txn = db.begin_write().map_err(failed)?;
+    txn.set_durability(Durability::Immediate).map_err(failed)?;
+    txn.commit().map_err(failed)
+}
+
+fn sweep(db: &Database) -> Result<(), KvError> {
+    let now = now_ms();
+    let mut txn = db.begin_write().map_err(failed)?;
+    txn.set_durability(Durability::None).map_err(failed)?;
+    {
+        let mut table = txn.open_table(TABLE).map_err(failed)?;
+        table.retain(|_, stored| decode(stored, now).is_some()).map_err(failed)?;
+    }
+    txn.commit().map_err(failed)
+}
+
+impl Drop for EmbeddedKv {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Err(error) = flush(&self.db) {
+            tracing::warn!(%error, "kv flush at shutdown failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reopening_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.redb");
+        {
+            let kv = EmbeddedKv::open(&path).unwrap();
+            kv.set("greylist", "k", b"v", None).unwrap();
+            assert_eq!(kv.increment("rate", "n", 2, Some(Duration::from_secs(60))).unwrap(), 2);
+            assert_eq!(kv.increment("rate", "n", 3, None).unwrap(), 5);
+            kv.set("greylist", "short", b"x", Some(Duration::from_millis(1))).unwrap();
+        }
+        let kv = EmbeddedKv::open(&path).unwrap();
+        assert_eq!(kv.get("greylist", "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(kv.get("other", "k").unwrap(), None, "namespaces are separate");
+        assert_eq!(kv.increment("rate", "n", 1, None).unwrap(), 6);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(kv.get("greylist", "short").unwrap(), None);
+        assert!(kv.delete("greylist", "k").unwrap());
+        assert!(!kv.delete("greylist", "k").unwrap());
+        kv.set("s", "text", b"abc", None).unwrap();
+        assert!(matches!(kv.increment("s", "text", 1, None), Err(KvError::Invalid(_))));
+    }
+}
