@@ -12,6 +12,7 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
     if let Some(tls) = &config.tls {
         load_acceptor(tls, &config.origin)?;
     }
+    crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
     Ok(config)
 }
 

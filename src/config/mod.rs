@@ -1,6 +1,7 @@
 //! The TOML configuration: one type per section, loaded and validated in one place so
 //! that `sluice check-config` and `sluice serve` agree on what is valid.
 
+mod delivery;
 mod dns;
 mod error;
 mod limits;
@@ -8,12 +9,14 @@ mod load;
 mod matchers;
 mod queue;
 mod relay;
+mod route;
 mod server;
 mod tls;
 mod units;
 
 use serde::Deserialize;
 
+pub use delivery::DeliveryConfig;
 pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use limits::{BareNewlines, LimitsConfig};
@@ -21,6 +24,7 @@ pub use load::ConfigOrigin;
 pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
 pub use queue::QueueConfig;
 pub use relay::RelayConfig;
+pub use route::{Host, NextHop, NextHops, RouteConfig, TlsMode};
 pub use server::{ListenConfig, ListenTls, ServerConfig};
 pub use tls::TlsConfig;
 pub use units::{ByteSize, TimeSpan};
@@ -39,6 +43,11 @@ pub struct Config {
     pub queue: QueueConfig,
     #[serde(default)]
     pub dns: DnsConfig,
+    /// `[[route]]` rules, in order.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

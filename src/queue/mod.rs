@@ -21,5 +21,5 @@ pub use index::{Entry, Location};
 pub use inspect::{Snapshot, snapshot};
 pub use replay::Damage;
 pub use segment::SegmentId;
-pub use state::{Hold, MessageState};
+pub use state::{Diagnostic, Hold, MessageState, RecipientState, RecipientStatus};
 pub use store::{OpenReport, Queue, StoreError};

@@ -69,10 +69,15 @@ pub struct Job {
 /// handle of a segment it deletes.
 pub type SegmentFiles = Mutex<HashMap<SegmentId, Arc<File>>>;
 
+/// Where the ids of newly stored messages go once they are durable (the delivery
+/// scheduler). Sending on an unbounded tokio channel never blocks this thread.
+pub type StoredNotifier = Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<QueueId>>>>;
+
 pub struct Writer {
     pub dir: QueueDir,
     pub index: Arc<Mutex<Index>>,
     pub files: Arc<SegmentFiles>,
+    pub stored: StoredNotifier,
     pub active: File,
     pub active_id: SegmentId,
     pub active_len: u64,
@@ -84,9 +89,21 @@ pub struct Writer {
 
 /// What encoding a job produced, relative to the batch buffer.
 enum Planned {
-    Message { envelope: Arc<Envelope>, state: MessageState, rel_offset: u64, layout: format::MessageLayout },
-    State { id: QueueId, state: MessageState },
-    Removed { id: QueueId },
+    /// `fresh` is a newly stored message, not a relocated copy.
+    Message {
+        envelope: Arc<Envelope>,
+        state: MessageState,
+        rel_offset: u64,
+        layout: format::MessageLayout,
+        fresh: bool,
+    },
+    State {
+        id: QueueId,
+        state: MessageState,
+    },
+    Removed {
+        id: QueueId,
+    },
 }
 
 fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
@@ -135,7 +152,13 @@ impl Writer {
                     return Err(io::Error::other("spill file changed size"));
                 }
                 let layout = format::encode_message(buf, envelope, state, &[prefix, content.head(), &spilled])?;
-                Ok(Planned::Message { envelope: Arc::clone(envelope), state: state.clone(), rel_offset, layout })
+                Ok(Planned::Message {
+                    envelope: Arc::clone(envelope),
+                    state: state.clone(),
+                    rel_offset,
+                    layout,
+                    fresh: true,
+                })
             }
             Op::SetState { id, state } => {
                 if lock(&self.index).get(*id).is_none() {
@@ -162,7 +185,7 @@ impl Writer {
                 let mut body = vec![0u8; location.body_len as usize];
                 File::open(self.dir.segment_path(location.segment))?.read_exact_at(&mut body, location.body_offset)?;
                 let layout = format::encode_message(buf, &envelope, &state, &[&body])?;
-                Ok(Planned::Message { envelope, state, rel_offset, layout })
+                Ok(Planned::Message { envelope, state, rel_offset, layout, fresh: false })
             }
         }
     }
@@ -185,6 +208,7 @@ impl Writer {
             return;
         }
         let written = self.append(&buf);
+        let mut fresh_ids = Vec::new();
         let mut index = lock(&self.index);
         for (job, plan) in planned {
             let result = match (plan, &written) {
@@ -192,7 +216,10 @@ impl Writer {
                 (Ok(_), Err(e)) => Err(copy_error(e)),
                 (Ok(plan), Ok(base)) => {
                     match plan {
-                        Planned::Message { envelope, state, rel_offset, layout } => {
+                        Planned::Message { envelope, state, rel_offset, layout, fresh } => {
+                            if fresh {
+                                fresh_ids.push(envelope.id);
+                            }
                             let record_start = base + rel_offset;
                             let location = Location {
                                 segment: self.active_id,
@@ -213,6 +240,14 @@ impl Writer {
                 }
             };
             finish(job, result);
+        }
+        drop(index);
+        if !fresh_ids.is_empty()
+            && let Some(sender) = self.stored.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        {
+            for id in fresh_ids {
+                let _ = sender.send(id);
+            }
         }
     }
 
