@@ -7,6 +7,7 @@ mod cli;
 mod clients;
 mod concurrency;
 mod crash;
+mod delivery;
 mod malformed;
 mod session;
 mod smuggling;

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod dns;
 pub mod server;
+pub mod sink;
 pub mod tls;
 
 pub use client::Client;
