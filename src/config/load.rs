@@ -173,15 +173,15 @@ mod tests {
         assert_eq!(parse(MINIMAL).unwrap().queue.retry.len(), 7);
 
         let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\ndomains = [\"*\"]\n")).unwrap_err();
-        assert_eq!(err.line, 6, "{err}");
+        assert_eq!(err.line, 7, "{err}");
         assert!(err.message.contains("needs next_hop or mx"), "{err}");
         let err =
             parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nnext_hop = \"a.test\"\ntls = \"maybe\"\n")).unwrap_err();
-        assert_eq!(err.line, 8, "{err}");
+        assert_eq!(err.line, 9, "{err}");
         let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nnext_hop = \"a.test:x\"\n")).unwrap_err();
-        assert_eq!(err.line, 7, "{err}");
+        assert_eq!(err.line, 8, "{err}");
         let err = parse(&format!("{MINIMAL}retry = []\n")).unwrap_err();
-        assert_eq!(err.line, 5, "{err}");
+        assert_eq!(err.line, 6, "{err}");
         let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nmx = true\n[[route]]\nname = \"r\"\nmx = true\n"))
             .unwrap_err();
         assert!(err.message.contains("twice"), "{err}");

@@ -31,7 +31,7 @@ pub fn base_config(extra: &str) -> String {
 /// [`base_config`] with more `[queue]` keys (retry schedule, max_age...).
 pub fn base_config_with_queue(queue: &str, extra: &str) -> String {
     let mut config = format!(
-        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:0\"]\n\n[queue]\npath = \"queue\"\n{queue}\n\n"
+        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:0\"]\n\n[queue]\npath = \"queue\"\n{queue}\n"
     );
     if !extra.contains("[relay]") {
         config.push_str("[relay]\ndomains = [\"example.com\"]\n\n");
