@@ -96,7 +96,7 @@ fn damaged_and_torn_records_are_detected_at_start_and_never_listed() {
     // (Delivery appends state records after the restart, so the file size says
     // nothing; the start-up report does.)
     let logs = sluice.logs();
-    let ready = logs.lines().filter(|l| l.contains("queue ready")).last().unwrap();
+    let ready = logs.lines().rfind(|l| l.contains("queue ready")).unwrap();
     let ready: serde_json::Value = serde_json::from_str(ready).unwrap();
     assert!(ready["torn_tail_bytes"].as_u64().unwrap() > 0, "torn tail cut: {ready}");
 }
