@@ -408,3 +408,37 @@ fn sigkill_during_delivery_of_a_thousand_messages_loses_none() {
     // whose removal had not reached the disk, can come again.
     assert!(duplicates <= 40, "{duplicates} duplicates");
 }
+
+#[test]
+fn without_pipelining_each_recipient_gets_its_own_reply_and_connections_are_reused() {
+    let sink = Sink::start(SinkOptions {
+        pipelining: false,
+        reject_rcpt_prefix: Some("unknown".into()),
+        ..SinkOptions::default()
+    });
+    let senders = Sink::start(SinkOptions::default());
+    let sluice = Sluice::start(&format!(
+        "[delivery]\nconnections_per_destination = 1\n{}{}",
+        senders.route("senders", "\"sender.test\"", "none"),
+        sink.route("rest", "\"*\"", "none")
+    ));
+    // All refused: nothing is sent, the transaction is reset before the next one.
+    simple(&sluice, "alice@sender.test", &["unknown1@example.com"], "refused");
+    for i in 0..3 {
+        simple(&sluice, "alice@sender.test", &["ok@example.com", &format!("unknown{i}@example.com")], "mixed");
+    }
+    assert_eq!(sink.wait_for(3, Duration::from_secs(20)).len(), 3, "{}", sluice.logs());
+    assert!(wait_until(Duration::from_secs(10), || sluice.queued().is_empty()), "{:?}", sluice.queue_list());
+    for t in sink.accepted() {
+        assert_eq!(t.recipients, ["ok@example.com"]);
+    }
+    // Four bounces, each for its own message.
+    assert_eq!(senders.wait_for(4, Duration::from_secs(10)).len(), 4);
+    assert!(
+        sink.connections.load(std::sync::atomic::Ordering::SeqCst) < 4,
+        "connections are reused: {}",
+        sink.connections.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    let commands = sink.commands.lock().unwrap().clone();
+    assert!(commands.iter().any(|c| c == "RSET"), "{commands:?}");
+}
