@@ -79,8 +79,8 @@ pub async fn run(engine: Arc<Engine>, entry: Entry, events: UnboundedSender<Even
     if groups.len() > 1 {
         let mut running = tokio::task::JoinSet::new();
         for (destination, members) in groups {
-            let (engine, message) = (Arc::clone(&engine), Arc::clone(&message));
-            running.spawn(async move { deliver_group(&engine, &destination, &message, members).await });
+            let (engine, message, events) = (Arc::clone(&engine), Arc::clone(&message), events.clone());
+            running.spawn(async move { deliver_group(&engine, &destination, &message, members, &events).await });
         }
         while let Some(done) = running.join_next().await {
             match done {
@@ -91,17 +91,20 @@ pub async fn run(engine: Arc<Engine>, entry: Entry, events: UnboundedSender<Even
             }
         }
     } else if let Some((destination, members)) = groups.pop() {
-        unrouted.extend(deliver_group(&engine, &destination, &message, members).await);
+        unrouted.extend(deliver_group(&engine, &destination, &message, members, &events).await);
     }
     let _ = events.send(Event::Outcomes { id, results: unrouted, last: true });
 }
 
-/// Delivers `members` (recipient indexes) of the message to one destination.
+/// Delivers `members` (recipient indexes) of the message to one destination. When it
+/// takes several transactions, each one's results go to the scheduler as soon as it
+/// ends, so a crash before the last never sends the first again; the rest is returned.
 async fn deliver_group(
     engine: &Engine,
     destination: &Destination,
     message: &Loaded,
     members: Vec<usize>,
+    events: &UnboundedSender<Event>,
 ) -> Vec<(usize, RcptOutcome)> {
     let all = |outcome: RcptOutcome| members.iter().map(|&i| (i, outcome.clone())).collect::<Vec<_>>();
     let site = engine.pool.site(destination);
@@ -192,6 +195,11 @@ async fn deliver_group(
             if let Err(error) = sent {
                 tracing::info!(id = %envelope.id, %host, %error, "delivery interrupted");
                 break;
+            }
+            if !remaining.is_empty() && !results.is_empty() {
+                log_results(envelope.id, destination, &results);
+                let done = std::mem::take(&mut results);
+                let _ = events.send(Event::Outcomes { id: envelope.id, results: done, last: false });
             }
         }
         engine.pool.put_back(&site, client);

@@ -442,3 +442,27 @@ fn without_pipelining_each_recipient_gets_its_own_reply_and_connections_are_reus
     let commands = sink.commands.lock().unwrap().clone();
     assert!(commands.iter().any(|c| c == "RSET"), "{commands:?}");
 }
+
+#[test]
+fn a_message_that_waits_too_long_gets_a_delay_warning_then_bounces() {
+    let next_hop = Sink::start(SinkOptions::default());
+    next_hop.pause(true);
+    let senders = Sink::start(SinkOptions::default());
+    let sluice = Sluice::start_with_queue(
+        "retry = [\"1s\"]\nmax_age = \"4s\"\ndelay_warning = \"1s\"\n",
+        &format!("{}{}", senders.route("senders", "\"sender.test\"", "none"), next_hop.route("rest", "\"*\"", "none")),
+    );
+    simple(&sluice, "alice@sender.test", &["bob@example.com"], "slow");
+    let notices = senders.wait_for(2, Duration::from_secs(20));
+    assert_eq!(notices.len(), 2, "{}", sluice.logs());
+    let delay = notice_text(&notices[0]);
+    assert!(delay.contains("Action: delayed") && delay.contains("Will-Retry-Until:"), "{delay}");
+    assert!(delay.contains("Status: 4.3.0"), "{delay}");
+    assert!(delay.contains("text/rfc822-headers"), "a delay notice returns headers only:\n{delay}");
+    let bounce = notice_text(&notices[1]);
+    assert!(bounce.contains("Action: failed") && bounce.contains("Status: 4.4.7"), "{bounce}");
+    assert!(bounce.contains("delivery time expired after 4s; last error:"), "{bounce}");
+    assert!(bounce.contains("451 4.3.0 try again later"), "{bounce}");
+    assert!(wait_until(Duration::from_secs(5), || sluice.queued().is_empty()));
+    assert!(next_hop.accepted().is_empty());
+}
