@@ -1,11 +1,12 @@
 //! Sluice: a programmable mail filter server.
 //!
 //! Mail flows one way through the modules: [`smtp`] receives it, the queue ([`queue`])
-//! makes it durable, and delivery takes it from there. [`config`] describes all of it;
+//! makes it durable, and [`delivery`] takes it from there. [`config`] describes all of it;
 //! [`mail`] holds the vocabulary they share.
 
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod dns;
 pub mod kv;
 pub mod mail;

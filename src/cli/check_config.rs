@@ -25,6 +25,7 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
             .map_err(|e| ConfigError::without_position(path, format!("cannot start a runtime: {e}")))?;
         runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory())))?;
     }
+    crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
     Ok(config)
 }
 

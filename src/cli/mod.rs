@@ -66,7 +66,7 @@ pub enum PluginCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
-    /// List queued messages: id, age, size, sender and recipients.
+    /// List queued messages: id, age, size, sender, recipients and their delivery state.
     List {
         /// The configuration file naming the queue directory.
         #[arg(short, long, value_name = "FILE")]
@@ -75,6 +75,60 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one message: envelope, delivery state per recipient, headers.
+    Show {
+        id: String,
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver now (messages waiting for their next attempt).
+    Retry {
+        #[arg(required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Every waiting message.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep messages from being delivered until released.
+    Hold(AdminArgs),
+    /// Let held or quarantined messages be delivered.
+    Release(AdminArgs),
+    /// Remove messages without telling anyone.
+    Delete(AdminArgs),
+    /// Return messages to their senders now (a DSN for each pending recipient), then remove them.
+    Bounce(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// The configuration file naming the queue directory.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_queue(command: QueueCommand) -> ExitCode {
+    use crate::delivery::admin::AdminAction;
+    let admin = |action, args: AdminArgs| queue::admin(&args.config, action, args.ids, false, args.json);
+    match command {
+        QueueCommand::List { config, json } => queue::list(&config, json),
+        QueueCommand::Show { id, config, json } => queue::show(&config, &id, json),
+        QueueCommand::Retry { ids, all, config, json } => queue::admin(&config, AdminAction::Retry, ids, all, json),
+        QueueCommand::Hold(args) => admin(AdminAction::Hold, args),
+        QueueCommand::Release(args) => admin(AdminAction::Release, args),
+        QueueCommand::Delete(args) => admin(AdminAction::Delete, args),
+        QueueCommand::Bounce(args) => admin(AdminAction::Bounce, args),
+    }
 }
 
 /// Runs the command line; the exit code is 0 on success.
@@ -85,6 +139,6 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve::run(&config),
         Command::CheckConfig { config } => check_config::run(&config),
         Command::Plugin { command: PluginCommand::Test(args) } => plugin_test::run(&args),
-        Command::Queue { command: QueueCommand::List { config, json } } => queue::list(&config, json),
+        Command::Queue { command } => run_queue(command),
     }
 }

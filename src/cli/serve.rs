@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::kv::KvStore;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
@@ -58,11 +59,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for address in server.local_addrs() {
         tracing::info!(%address, "listening");
     }
-    let ctx = Arc::new(SmtpContext::new(Arc::new(config), tls, Arc::new(queue), Arc::new(plugins)));
+    let config = Arc::new(config);
+    let queue = Arc::new(queue);
+    let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue))?;
+    let ctx = Arc::new(SmtpContext::new(config, tls, queue, Arc::new(plugins)));
     tokio::select! {
         () = server.run(ctx) => {}
         () = shutdown_signal() => tracing::info!("shutting down"),
     }
+    delivery.shutdown().await;
     Ok(())
 }
 

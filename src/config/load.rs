@@ -92,6 +92,41 @@ impl Config {
                 origin.error_at(&self.server.listen, "a listener with tls = \"implicit\" needs a [tls] section")
             );
         }
+        self.validate_routes()
+    }
+
+    fn validate_routes(&self) -> Result<(), ConfigError> {
+        let origin = &self.origin;
+        let mut names = std::collections::HashSet::new();
+        for route in &self.routes {
+            let name = route.name.get_ref();
+            if name.is_empty() {
+                return Err(origin.error_at(&route.name, "a route needs a name"));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(origin.error_at(&route.name, format!("route {name:?} is defined twice")));
+            }
+            match (&route.next_hop, route.uses_mx()) {
+                (None, false) => {
+                    let at = route.mx.as_ref().map_or_else(
+                        || origin.error_at(&route.name, format!("route {name:?} needs next_hop or mx = true")),
+                        |mx| origin.error_at(mx, format!("route {name:?} needs next_hop or mx = true")),
+                    );
+                    return Err(at);
+                }
+                (Some(hop), true) => {
+                    return Err(
+                        origin.error_at(hop, format!("route {name:?} has both next_hop and mx = true; pick one"))
+                    );
+                }
+                _ => {}
+            }
+            if let Some(limit) = &route.max_connections
+                && *limit.get_ref() == 0
+            {
+                return Err(origin.error_at(limit, "max_connections must be at least 1"));
+            }
+        }
         Ok(())
     }
 
@@ -103,6 +138,9 @@ impl Config {
             }
         };
         resolve(&mut self.queue.path);
+        if let Some(ca) = &mut self.delivery.tls_ca_file {
+            resolve(ca.get_mut());
+        }
         if let Some(tls) = &mut self.tls {
             resolve(tls.cert.get_mut());
             resolve(tls.key.get_mut());
@@ -161,6 +199,37 @@ mod tests {
         assert!(err.message.contains("at least 100"), "{err}");
         let err = parse(&format!("{MINIMAL}[relay]\nnetworks = [\"10.0.0.0/40\"]\n")).unwrap_err();
         assert_eq!(err.line, 7, "{err}");
+    }
+
+    #[test]
+    fn routes_and_retry_schedule() {
+        let config = parse(&format!(
+            "{MINIMAL}retry = [\"1s\", \"5m\"]\nmax_age = \"2d\"\n\
+             [[route]]\nname = \"internal\"\ndomains = [\"example.com\"]\nnext_hop = [\"10.0.0.5:25\", \"backup.test\"]\ntls = \"verify\"\n\
+             [[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\n"
+        ))
+        .unwrap();
+        assert_eq!(config.queue.retry.len(), 2);
+        assert_eq!(config.queue.max_age.get().as_secs(), 172_800);
+        assert_eq!(config.routes.len(), 2);
+        assert_eq!(config.routes[0].next_hop.as_ref().unwrap().get_ref().0.len(), 2);
+        assert_eq!(config.routes[0].tls, crate::config::TlsMode::Verify);
+        assert!(config.routes[1].uses_mx());
+        assert_eq!(parse(MINIMAL).unwrap().queue.retry.len(), 7);
+
+        let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\ndomains = [\"*\"]\n")).unwrap_err();
+        assert_eq!(err.line, 7, "{err}");
+        assert!(err.message.contains("needs next_hop or mx"), "{err}");
+        let err =
+            parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nnext_hop = \"a.test\"\ntls = \"maybe\"\n")).unwrap_err();
+        assert_eq!(err.line, 9, "{err}");
+        let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nnext_hop = \"a.test:x\"\n")).unwrap_err();
+        assert_eq!(err.line, 8, "{err}");
+        let err = parse(&format!("{MINIMAL}retry = []\n")).unwrap_err();
+        assert_eq!(err.line, 6, "{err}");
+        let err = parse(&format!("{MINIMAL}[[route]]\nname = \"r\"\nmx = true\n[[route]]\nname = \"r\"\nmx = true\n"))
+            .unwrap_err();
+        assert!(err.message.contains("twice"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The TOML configuration: one type per section, loaded and validated in one place so
 //! that `sluice check-config` and `sluice serve` agree on what is valid.
 
+mod delivery;
 mod dns;
 mod error;
 mod kv;
@@ -10,12 +11,14 @@ mod matchers;
 mod plugin;
 mod queue;
 mod relay;
+mod route;
 mod server;
 mod tls;
 mod units;
 
 use serde::Deserialize;
 
+pub use delivery::DeliveryConfig;
 pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use kv::{KvBackend, KvConfig};
@@ -25,6 +28,7 @@ pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
 pub use plugin::{Grant, OnError, PluginConfig, PluginsConfig};
 pub use queue::QueueConfig;
 pub use relay::RelayConfig;
+pub use route::{Host, NextHop, NextHops, RouteConfig, TlsMode};
 pub use server::{ListenConfig, ListenTls, ServerConfig};
 pub use tls::TlsConfig;
 pub use units::{ByteSize, TimeSpan};
@@ -50,6 +54,11 @@ pub struct Config {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub kv: KvConfig,
+    /// `[[route]]` rules, in order.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

@@ -28,7 +28,7 @@ fn no_delay() -> TimeSpan {
     TimeSpan::secs(0)
 }
 
-fn hostname<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(super) fn hostname<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let name = String::deserialize(deserializer)?;
     let valid = !name.is_empty()
         && name.len() <= 253

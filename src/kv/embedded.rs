@@ -21,7 +21,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub struct EmbeddedKv {
     db: Arc<Database>,
     dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the flusher to finish; its handle is joined on drop so the
+    /// database file is closed when this value is gone.
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    flusher: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for EmbeddedKv {
@@ -64,17 +67,17 @@ impl EmbeddedKv {
         let write = db.begin_write().map_err(failed)?;
         write.open_table(TABLE).map_err(failed)?;
         write.commit().map_err(failed)?;
-        let kv = EmbeddedKv { db, dirty: Arc::new(AtomicBool::new(false)), stop: Arc::new(AtomicBool::new(false)) };
+        let mut kv = EmbeddedKv { db, dirty: Arc::new(AtomicBool::new(false)), stop: None, flusher: None };
         kv.start_flusher();
         Ok(kv)
     }
 
-    fn start_flusher(&self) {
-        let (db, dirty, stop) = (Arc::clone(&self.db), Arc::clone(&self.dirty), Arc::clone(&self.stop));
+    fn start_flusher(&mut self) {
+        let (db, dirty) = (Arc::clone(&self.db), Arc::clone(&self.dirty));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new().name("kv-flush".into()).spawn(move || {
             let mut since_sweep = Duration::ZERO;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(FLUSH_EVERY);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(FLUSH_EVERY) {
                 since_sweep += FLUSH_EVERY;
                 if since_sweep >= SWEEP_EVERY {
                     since_sweep = Duration::ZERO;
@@ -90,8 +93,14 @@ impl EmbeddedKv {
                 }
             }
         });
-        if let Err(error) = spawned {
-            tracing::error!(%error, "cannot start the kv flusher; writes become durable at shutdown only");
+        match spawned {
+            Ok(handle) => {
+                self.stop = Some(stop);
+                self.flusher = Some(handle);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot start the kv flusher; writes become durable at shutdown only")
+            }
         }
     }
 
@@ -177,7 +186,10 @@ fn sweep(db: &Database) -> Result<(), KvError> {
 
 impl Drop for EmbeddedKv {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
         if let Err(error) = flush(&self.db) {
             tracing::warn!(%error, "kv flush at shutdown failed");
         }

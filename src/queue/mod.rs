@@ -21,6 +21,6 @@ pub use index::{Entry, Location};
 pub use inspect::{Snapshot, snapshot};
 pub use replay::Damage;
 pub use segment::SegmentId;
-pub use state::{Hold, MessageState};
+pub use state::{Diagnostic, Hold, MessageState, RecipientState, RecipientStatus};
 pub use store::{OpenReport, Queue, StoreError};
-pub use writer::Body;
+pub use writer::StoredBody;

@@ -19,7 +19,7 @@ use super::lock::QueueLock;
 use super::replay::{self, Damage, Mode};
 use super::segment::{self, SegmentId};
 use super::state::MessageState;
-use super::writer::{Body, Job, Op, SegmentFiles, Writer};
+use super::writer::{Job, Op, SegmentFiles, StoredBody, StoredNotifier, Writer};
 use crate::mail::Envelope;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,7 @@ pub struct Queue {
     index: Arc<Mutex<Index>>,
     files: Arc<SegmentFiles>,
     writer: Sender<Job>,
+    stored: StoredNotifier,
 }
 
 impl std::fmt::Debug for Queue {
@@ -100,7 +101,9 @@ impl Queue {
         let ids = IdGenerator::new(replayed.index.newest_id());
         let index = Arc::new(Mutex::new(replayed.index));
         let files = Arc::new(SegmentFiles::default());
+        let stored = StoredNotifier::default();
         let writer = Writer {
+            stored: Arc::clone(&stored),
             dir: dir.clone(),
             index: Arc::clone(&index),
             files: Arc::clone(&files),
@@ -112,7 +115,7 @@ impl Queue {
         };
         let (sender, jobs) = std::sync::mpsc::channel();
         std::thread::Builder::new().name("queue-writer".into()).spawn(move || writer.run(&jobs))?;
-        Ok((Queue { dir, ids, index, files, writer: sender }, report))
+        Ok((Queue { dir, ids, index, files, writer: sender, stored }, report))
     }
 
     pub fn dir(&self) -> &QueueDir {
@@ -128,11 +131,27 @@ impl Queue {
         MessageBuffer::new(limit, self.dir.tmp().join(format!("{id}.spill")))
     }
 
-    async fn submit(&self, op: Op) -> io::Result<()> {
+    /// Hands `op` to the writer at once (so writes land in call order, even when the
+    /// returned futures are awaited elsewhere or later) and returns the wait for it.
+    fn submit(&self, op: Op) -> impl Future<Output = io::Result<()>> + Send + 'static + use<> {
         let (done, result) = oneshot::channel();
-        let stopped = || io::Error::other("the queue writer stopped");
-        self.writer.send(Job { op, done: Some(done) }).map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
+        let sent = self.writer.send(Job { op, done: Some(done) }).is_ok();
+        async move {
+            let stopped = || io::Error::other("the queue writer stopped");
+            if !sent {
+                return Err(stopped());
+            }
+            result.await.map_err(|_| stopped())?
+        }
+    }
+
+    /// Ids of newly stored messages, sent once each is durable. Subscribe before
+    /// reading [`Self::entries`] so that nothing falls between the two (a message
+    /// stored in between shows up in both). Only the latest subscriber is told.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<QueueId> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        *self.stored.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+        receiver
     }
 
     /// Writes the message (`prefix`, typically our `Received:` header, then the
@@ -142,20 +161,21 @@ impl Queue {
         envelope: Envelope,
         state: MessageState,
         prefix: Vec<u8>,
-        body: Body,
+        body: StoredBody,
     ) -> Result<(), StoreError> {
         let op = Op::Store { envelope: Arc::new(envelope), state, prefix, body };
         self.submit(op).await.map_err(StoreError::from)
     }
 
-    /// Replaces a message's state durably.
-    pub async fn set_state(&self, id: QueueId, state: MessageState) -> io::Result<()> {
-        self.submit(Op::SetState { id, state }).await
+    /// Replaces a message's state durably. The write is queued when this is called;
+    /// the future resolves once it is on disk.
+    pub fn set_state(&self, id: QueueId, state: MessageState) -> impl Future<Output = io::Result<()>> + Send + use<> {
+        self.submit(Op::SetState { id, state })
     }
 
-    /// Removes a finished message durably.
-    pub async fn remove(&self, id: QueueId) -> io::Result<()> {
-        self.submit(Op::Remove { id }).await
+    /// Removes a finished message durably (queued at the call, like [`Self::set_state`]).
+    pub fn remove(&self, id: QueueId) -> impl Future<Output = io::Result<()>> + Send + use<> {
+        self.submit(Op::Remove { id })
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -219,7 +239,7 @@ mod tests {
         buffer.writer().extend_from_slice(body);
         buffer.absorb().await;
         buffer.finish().await;
-        let body = Body::Received { content: Arc::new(buffer), skip: 0 };
+        let body = StoredBody::Received { content: Arc::new(buffer), skip: 0 };
         queue.store(envelope(id), MessageState::default(), b"Received: x\r\n".to_vec(), body).await.unwrap();
         id
     }
@@ -242,7 +262,7 @@ mod tests {
             c = store(&queue, &vec![b'z'; 600_000]).await;
             assert_eq!(queue.read_message(a).unwrap(), b"Received: x\r\nfirst\r\n");
             assert_eq!(queue.read_message(c).unwrap().len(), 600_000 + 13);
-            let held = MessageState { hold: Some(Hold::Held) };
+            let held = MessageState { hold: Some(Hold::Held), ..MessageState::default() };
             queue.set_state(b, held.clone()).await.unwrap();
             queue.remove(a).await.unwrap();
             assert_eq!(queue.remove(a).await.unwrap_err().kind(), io::ErrorKind::NotFound);

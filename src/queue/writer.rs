@@ -36,7 +36,7 @@ pub enum Op {
         envelope: Arc<Envelope>,
         state: MessageState,
         prefix: Vec<u8>,
-        body: Body,
+        body: StoredBody,
     },
     SetState {
         id: QueueId,
@@ -61,7 +61,7 @@ impl Op {
 }
 
 /// The message bytes that follow the prefix.
-pub enum Body {
+pub enum StoredBody {
     /// What the client sent, from offset `skip` (past a header section a plugin
     /// rewrote, for example).
     Received { content: Arc<MessageBuffer>, skip: u64 },
@@ -69,11 +69,11 @@ pub enum Body {
     Replaced(Vec<u8>),
 }
 
-impl Body {
+impl StoredBody {
     pub fn len(&self) -> u64 {
         match self {
-            Body::Received { content, skip } => content.len().saturating_sub(*skip),
-            Body::Replaced(bytes) => bytes.len() as u64,
+            StoredBody::Received { content, skip } => content.len().saturating_sub(*skip),
+            StoredBody::Replaced(bytes) => bytes.len() as u64,
         }
     }
 
@@ -91,10 +91,15 @@ pub struct Job {
 /// handle of a segment it deletes.
 pub type SegmentFiles = Mutex<HashMap<SegmentId, Arc<File>>>;
 
+/// Where the ids of newly stored messages go once they are durable (the delivery
+/// scheduler). Sending on an unbounded tokio channel never blocks this thread.
+pub type StoredNotifier = Arc<Mutex<Option<tokio::sync::mpsc::UnboundedSender<QueueId>>>>;
+
 pub struct Writer {
     pub dir: QueueDir,
     pub index: Arc<Mutex<Index>>,
     pub files: Arc<SegmentFiles>,
+    pub stored: StoredNotifier,
     pub active: File,
     pub active_id: SegmentId,
     pub active_len: u64,
@@ -106,9 +111,21 @@ pub struct Writer {
 
 /// What encoding a job produced, relative to the batch buffer.
 enum Planned {
-    Message { envelope: Arc<Envelope>, state: MessageState, rel_offset: u64, layout: format::MessageLayout },
-    State { id: QueueId, state: MessageState },
-    Removed { id: QueueId },
+    /// `fresh` is a newly stored message, not a relocated copy.
+    Message {
+        envelope: Arc<Envelope>,
+        state: MessageState,
+        rel_offset: u64,
+        layout: format::MessageLayout,
+        fresh: bool,
+    },
+    State {
+        id: QueueId,
+        state: MessageState,
+    },
+    Removed {
+        id: QueueId,
+    },
 }
 
 fn lock(index: &Mutex<Index>) -> std::sync::MutexGuard<'_, Index> {
@@ -144,13 +161,19 @@ impl Writer {
         match op {
             Op::Store { envelope, state, prefix, body } => {
                 let layout = match body {
-                    Body::Replaced(bytes) => format::encode_message(buf, envelope, state, &[prefix, bytes])?,
-                    Body::Received { content, skip } => {
+                    StoredBody::Replaced(bytes) => format::encode_message(buf, envelope, state, &[prefix, bytes])?,
+                    StoredBody::Received { content, skip } => {
                         let (head, spilled) = received_parts(content, *skip)?;
                         format::encode_message(buf, envelope, state, &[prefix, head, &spilled])?
                     }
                 };
-                Ok(Planned::Message { envelope: Arc::clone(envelope), state: state.clone(), rel_offset, layout })
+                Ok(Planned::Message {
+                    envelope: Arc::clone(envelope),
+                    state: state.clone(),
+                    rel_offset,
+                    layout,
+                    fresh: true,
+                })
             }
             Op::SetState { id, state } => {
                 if lock(&self.index).get(*id).is_none() {
@@ -177,7 +200,7 @@ impl Writer {
                 let mut body = vec![0u8; location.body_len as usize];
                 File::open(self.dir.segment_path(location.segment))?.read_exact_at(&mut body, location.body_offset)?;
                 let layout = format::encode_message(buf, &envelope, &state, &[&body])?;
-                Ok(Planned::Message { envelope, state, rel_offset, layout })
+                Ok(Planned::Message { envelope, state, rel_offset, layout, fresh: false })
             }
         }
     }
@@ -200,6 +223,7 @@ impl Writer {
             return;
         }
         let written = self.append(&buf);
+        let mut fresh_ids = Vec::new();
         let mut index = lock(&self.index);
         for (job, plan) in planned {
             let result = match (plan, &written) {
@@ -207,7 +231,10 @@ impl Writer {
                 (Ok(_), Err(e)) => Err(copy_error(e)),
                 (Ok(plan), Ok(base)) => {
                     match plan {
-                        Planned::Message { envelope, state, rel_offset, layout } => {
+                        Planned::Message { envelope, state, rel_offset, layout, fresh } => {
+                            if fresh {
+                                fresh_ids.push(envelope.id);
+                            }
                             let record_start = base + rel_offset;
                             let location = Location {
                                 segment: self.active_id,
@@ -228,6 +255,14 @@ impl Writer {
                 }
             };
             finish(job, result);
+        }
+        drop(index);
+        if !fresh_ids.is_empty()
+            && let Some(sender) = self.stored.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        {
+            for id in fresh_ids {
+                let _ = sender.send(id);
+            }
         }
     }
 

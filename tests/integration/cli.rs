@@ -42,6 +42,10 @@ fn check_config_accepts_valid_and_points_at_mistakes() {
         ),
         ("[server]\nhostname = \"a.test\"\nlisten = [\"127.0.0.1:0\"]\n".to_string(), "FILE", "missing field `queue`"),
         ("[server\n".to_string(), "FILE:1:", ""),
+        (base_config("[[route]]\nname = \"r\"\ndomains = [\"*\"]\n"), "FILE:12:8: ", "needs next_hop or mx"),
+        (base_config("[[route]]\nname = \"r\"\nmx = true\ntls = \"sometimes\"\n"), "FILE:14:7: ", "unknown variant"),
+        (base_config("[[route]]\nname = \"r\"\nnext_hop = \"a.test:99999\"\n"), "FILE:13:12: ", "invalid next hop"),
+        (base_config("[delivery]\ntls_ca_file = \"missing.pem\"\n"), "FILE:12:15: ", "cannot read CA file"),
     ];
     for (text, position, message) in cases {
         let (code, _, stderr) = check_config(&text);

@@ -14,7 +14,7 @@ use crate::mail::{Envelope, Recipient};
 use crate::plugin::message::{MessageShared, header_section_len};
 use crate::plugin::rewrite::apply_header_edits;
 use crate::plugin::{DataChanges, Stage, TxnView};
-use crate::queue::{Body, BufferStatus, Hold, MessageBuffer, MessageState, QueueId, StoreError};
+use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, QueueId, StoreError, StoredBody};
 
 /// The server's own checks of finished content; the reply if it is refused.
 async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decoder: &DataDecoder) -> Option<Reply> {
@@ -108,7 +108,7 @@ impl Session {
         let mut prefix =
             received_header(self.ctx.hostname(), &self.client, &proto, id, single, now as i64).into_bytes();
         let body = if changes.header_edits.is_empty() && changes.new_body.is_none() {
-            Body::Received { content, skip: 0 }
+            StoredBody::Received { content, skip: 0 }
         } else {
             let section_len = header_section_len(content.head());
             let section = &content.head()[..section_len];
@@ -120,11 +120,14 @@ impl Session {
                 }
             }
             match changes.new_body {
-                Some(bytes) => Body::Replaced(bytes),
-                None => Body::Received { content, skip: section_len as u64 },
+                Some(bytes) => StoredBody::Replaced(bytes),
+                None => StoredBody::Received { content, skip: section_len as u64 },
             }
         };
-        let state = MessageState { hold: notes.quarantine.clone().map(|reason| Hold::Quarantined { reason }) };
+        let state = MessageState {
+            hold: notes.quarantine.clone().map(|reason| Hold::Quarantined { reason }),
+            ..MessageState::default()
+        };
         let size = prefix.len() as u64 + body.len();
         let sender = envelope.sender_path();
         let recipients = envelope.recipients.len();

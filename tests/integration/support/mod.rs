@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod dns;
 pub mod plugins;
 pub mod server;
+pub mod sink;
 pub mod tls;
 
 pub use client::Client;

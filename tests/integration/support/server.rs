@@ -25,8 +25,13 @@ pub struct Sluice {
 /// A config listening on an ephemeral port with its queue in the test directory.
 /// `extra` is appended; it may add sections and keys of sections not given here.
 pub fn base_config(extra: &str) -> String {
-    let mut config = String::from(
-        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:0\"]\n\n[queue]\npath = \"queue\"\n\n",
+    base_config_with_queue("", extra)
+}
+
+/// [`base_config`] with more `[queue]` keys (retry schedule, max_age...).
+pub fn base_config_with_queue(queue: &str, extra: &str) -> String {
+    let mut config = format!(
+        "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:0\"]\n\n[queue]\npath = \"queue\"\n{queue}\n"
     );
     if !extra.contains("[relay]") {
         config.push_str("[relay]\ndomains = [\"example.com\"]\n\n");
@@ -40,6 +45,12 @@ impl Sluice {
     pub fn start(extra: &str) -> Sluice {
         let dir = tempfile::tempdir().expect("tempdir");
         Sluice::start_in(dir, &base_config(extra))
+    }
+
+    /// Starts a server with [`base_config_with_queue`].
+    pub fn start_with_queue(queue: &str, extra: &str) -> Sluice {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Sluice::start_in(dir, &base_config_with_queue(queue, extra))
     }
 
     /// Starts a server with exactly this config text, written into `dir`.

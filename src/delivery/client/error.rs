@@ -1,0 +1,114 @@
+//! What can go wrong talking to a remote server, and how a DSN reports it.
+
+use std::fmt;
+use std::io;
+
+use super::reply::Reply;
+use crate::queue::Diagnostic;
+
+/// Where in the conversation something happened, for messages such as "lost
+/// connection while sending the message body".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Connect,
+    Greeting,
+    Ehlo,
+    StartTls,
+    TlsHandshake,
+    Rset,
+    Mail,
+    Rcpt,
+    Data,
+    Body,
+    DataDone,
+    Quit,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "connecting",
+            Stage::Greeting => "waiting for the greeting",
+            Stage::Ehlo => "after EHLO",
+            Stage::StartTls => "after STARTTLS",
+            Stage::TlsHandshake => "during the TLS handshake",
+            Stage::Rset => "after RSET",
+            Stage::Mail => "after MAIL FROM",
+            Stage::Rcpt => "after RCPT TO",
+            Stage::Data => "after DATA",
+            Stage::Body => "while sending the message body",
+            Stage::DataDone => "after the end of data",
+            Stage::Quit => "after QUIT",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("timed out {0}")]
+    Timeout(Stage),
+    #[error("{1} ({0})")]
+    Io(Stage, io::Error),
+    #[error("connection closed {0}")]
+    Closed(Stage),
+    #[error("protocol error {0}: {1}")]
+    Protocol(Stage, String),
+    /// A reply that ends the conversation with this host (greeting, EHLO, STARTTLS).
+    #[error("{1} ({0})")]
+    Rejected(Stage, Reply),
+    #[error("TLS is required, but was not offered")]
+    TlsUnavailable,
+    #[error("TLS is required, but STARTTLS was refused: {0}")]
+    StartTlsRefused(Reply),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+}
+
+impl ClientError {
+    /// Where it happened.
+    pub fn stage(&self) -> Stage {
+        match self {
+            ClientError::Timeout(s) | ClientError::Io(s, _) | ClientError::Closed(s) => *s,
+            ClientError::Protocol(s, _) | ClientError::Rejected(s, _) => *s,
+            ClientError::TlsUnavailable | ClientError::StartTlsRefused(_) => Stage::StartTls,
+            ClientError::Tls(_) => Stage::TlsHandshake,
+        }
+    }
+
+    /// How a DSN reports this failure for `host` (named as `name[ip]`). All of these
+    /// are temporary: the message waits for the next attempt.
+    pub fn diagnostic(&self, host: &str) -> Diagnostic {
+        let local = |status: &str, text: String| Diagnostic {
+            status: status.into(),
+            text,
+            smtp: false,
+            remote_mta: Some(host.to_string()),
+        };
+        match self {
+            ClientError::Rejected(_, reply) | ClientError::StartTlsRefused(reply) => Diagnostic {
+                status: transient_status(reply),
+                text: reply.to_string(),
+                smtp: true,
+                remote_mta: Some(host.to_string()),
+            },
+            ClientError::Timeout(Stage::Connect) => local("4.4.1", "connection timed out".into()),
+            ClientError::Io(Stage::Connect, e) => local("4.4.1", format!("cannot connect: {e}")),
+            ClientError::Timeout(stage) => local("4.4.2", format!("timed out {stage}")),
+            ClientError::Io(stage, e) => local("4.4.2", format!("lost connection {stage}: {e}")),
+            ClientError::Closed(stage) => local("4.4.2", format!("lost connection {stage}")),
+            ClientError::Protocol(stage, what) => local("4.5.0", format!("protocol error {stage}: {what}")),
+            ClientError::TlsUnavailable => local("4.7.4", "TLS is required, but was not offered by the host".into()),
+            ClientError::Tls(what) => local("4.7.5", format!("TLS handshake failed: {what}")),
+        }
+    }
+}
+
+/// A rejection at connection level only defers: even a 5xx greeting may come from
+/// one bad host of several.
+fn transient_status(reply: &Reply) -> String {
+    let status = reply.status();
+    match status.split_once('.') {
+        Some((_, rest)) => format!("4.{rest}"),
+        None => "4.0.0".into(),
+    }
+}

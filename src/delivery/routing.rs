@@ -1,0 +1,146 @@
+//! Deciding where each recipient goes: a plugin's choice for the recipient, then
+//! for the message, then the first `[[route]]` whose domains match.
+
+use std::sync::Arc;
+
+use super::outcome::Problem;
+use crate::config::{Config, NextHop, RouteConfig, TlsMode};
+use crate::mail::{Envelope, RouteChoice};
+
+/// Where a group of recipients goes. Recipients with equal destinations share
+/// connections and, within one message, transactions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Destination {
+    pub hosts: Hosts,
+    /// For MX hosts and next hops written without a port.
+    pub port: u16,
+    pub tls: TlsMode,
+    /// Connections at once to this destination.
+    pub max_connections: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Hosts {
+    /// The MX hosts of this domain (lowercase), or the domain itself without MX.
+    Mx(String),
+    /// Fixed next hops, in order.
+    Fixed(Vec<NextHop>),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.hosts {
+            Hosts::Mx(domain) => write!(f, "MX of {domain}"),
+            Hosts::Fixed(hops) => {
+                let names: Vec<String> = hops.iter().map(ToString::to_string).collect();
+                write!(f, "{}", names.join(","))
+            }
+        }
+    }
+}
+
+pub struct Router {
+    config: Arc<Config>,
+}
+
+impl Router {
+    pub fn new(config: Arc<Config>) -> Router {
+        Router { config }
+    }
+
+    /// The destination of recipient `index` of `envelope`.
+    pub fn route(&self, envelope: &Envelope, index: usize) -> Result<Destination, Problem> {
+        let recipient = envelope
+            .recipients
+            .get(index)
+            .ok_or_else(|| Problem::permanent("5.1.3", "no such recipient in the envelope"))?;
+        // The bare `postmaster` recipient is ours; as a relay we pass it to the
+        // route for our own name.
+        let domain = match recipient.address.domain.as_str() {
+            "" => self.config.server.hostname.as_str(),
+            domain => domain,
+        };
+        match recipient.route.as_ref().or(envelope.route.as_ref()) {
+            Some(RouteChoice::Named(name)) => match self.config.routes.iter().find(|r| r.name.get_ref() == name) {
+                Some(route) => Ok(self.destination(route, domain)),
+                None => {
+                    Err(Problem::temporary("4.3.5", format!("a plugin chose route {name:?}, which is not configured")))
+                }
+            },
+            Some(RouteChoice::NextHop(text)) => match text.parse::<NextHop>() {
+                Ok(hop) => Ok(Destination {
+                    hosts: Hosts::Fixed(vec![hop]),
+                    port: 25,
+                    tls: TlsMode::Opportunistic,
+                    max_connections: self.config.delivery.connections_per_destination,
+                }),
+                Err(e) => Err(Problem::temporary("4.3.5", format!("a plugin chose a bad next hop: {e}"))),
+            },
+            None => match self.config.routes.iter().find(|r| r.domains.matches(domain)) {
+                Some(route) => Ok(self.destination(route, domain)),
+                None => Err(Problem::temporary("4.3.5", format!("no [[route]] matches the domain {domain}"))),
+            },
+        }
+    }
+
+    fn destination(&self, route: &RouteConfig, domain: &str) -> Destination {
+        let hosts = match &route.next_hop {
+            Some(hops) => Hosts::Fixed(hops.get_ref().0.clone()),
+            None => Hosts::Mx(domain.to_lowercase()),
+        };
+        Destination {
+            hosts,
+            port: route.port,
+            tls: route.tls,
+            max_connections: route
+                .max_connections
+                .as_ref()
+                .map_or(self.config.delivery.connections_per_destination, |n| *n.get_ref()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+    use crate::mail::Mailbox;
+    use crate::mail::envelope::test_envelope;
+    use crate::queue::QueueId;
+
+    fn router(routes: &str) -> Router {
+        let text = format!(
+            "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:25\"]\n[queue]\npath = \"q\"\n{routes}"
+        );
+        Router::new(Arc::new(Config::parse(std::path::Path::new("/x/s.toml"), &text).unwrap()))
+    }
+
+    #[test]
+    fn first_matching_rule_wins_and_plugins_override() {
+        let router = router(
+            "[[route]]\nname = \"internal\"\ndomains = [\"example.com\", \"*.example.com\"]\nnext_hop = \"10.0.0.5:2525\"\ntls = \"required\"\n\
+             [[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\nport = 2526\n",
+        );
+        let mut envelope = test_envelope(QueueId::from_micros(1));
+        envelope.recipients[0].address = Mailbox::new("u", "Sub.Example.com");
+        let d = router.route(&envelope, 0).unwrap();
+        assert_eq!(d.tls, TlsMode::Required);
+        assert_eq!(d.hosts, Hosts::Fixed(vec![NextHop { host: Host::Ip([10, 0, 0, 5].into()), port: Some(2525) }]));
+        envelope.recipients[0].address = Mailbox::new("u", "Other.TEST");
+        let d = router.route(&envelope, 0).unwrap();
+        assert_eq!((d.hosts, d.port), (Hosts::Mx("other.test".into()), 2526));
+        envelope.route = Some(RouteChoice::Named("internal".into()));
+        assert_eq!(router.route(&envelope, 0).unwrap().tls, TlsMode::Required);
+        envelope.recipients[0].route = Some(RouteChoice::NextHop("[192.0.2.7]:26".into()));
+        assert_eq!(router.route(&envelope, 0).unwrap().to_string(), "192.0.2.7:26");
+        envelope.recipients[0].route = Some(RouteChoice::Named("missing".into()));
+        assert!(matches!(router.route(&envelope, 0), Err(Problem::Temporary(d)) if d.status == "4.3.5"));
+    }
+
+    #[test]
+    fn unmatched_domains_wait_for_a_route() {
+        let router = router("");
+        let envelope = test_envelope(QueueId::from_micros(1));
+        assert!(matches!(router.route(&envelope, 0), Err(Problem::Temporary(_))));
+    }
+}
