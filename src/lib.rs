@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod kv;

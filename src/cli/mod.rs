@@ -44,6 +44,15 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Ask the running server to reload its configuration, plugins and certificates
+    /// (like SIGHUP, but waits and says whether it worked).
+    Reload {
+        /// The configuration file (also where the server finds its queue).
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print an Argon2 hash of a password (read from standard input) for `[auth]`.
+    HashPassword,
     /// Work with plugins.
     Plugin {
         #[command(subcommand)]
@@ -138,7 +147,62 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve::run(&config),
         Command::CheckConfig { config } => check_config::run(&config),
+        Command::Reload { config } => reload(&config),
+        Command::HashPassword => hash_password(),
         Command::Plugin { command: PluginCommand::Test(args) } => plugin_test::run(&args),
         Command::Queue { command } => run_queue(command),
+    }
+}
+
+fn reload(path: &std::path::Path) -> ExitCode {
+    let config = match crate::config::Config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(crate::control::socket::request(&config.queue.path, "reload")));
+    match answer {
+        Ok(answer) if answer == "ok" => {
+            println!("reloaded");
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!("{answer}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hash_password() -> ExitCode {
+    use argon2::PasswordHasher;
+    let mut password = String::new();
+    if std::io::stdin().read_line(&mut password).is_err() {
+        eprintln!("cannot read the password from standard input");
+        return ExitCode::FAILURE;
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("empty password");
+        return ExitCode::FAILURE;
+    }
+    match argon2::Argon2::default().hash_password(password.as_bytes()) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cannot hash: {error}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The TOML configuration: one type per section, loaded and validated in one place so
 //! that `sluice check-config` and `sluice serve` agree on what is valid.
 
+mod auth;
 mod delivery;
 mod dns;
 mod error;
@@ -8,6 +9,7 @@ mod kv;
 mod limits;
 mod load;
 mod matchers;
+mod metrics;
 mod plugin;
 mod queue;
 mod relay;
@@ -18,6 +20,7 @@ mod units;
 
 use serde::Deserialize;
 
+pub use auth::{AuthConfig, AuthUser};
 pub use delivery::DeliveryConfig;
 pub use dns::DnsConfig;
 pub use error::ConfigError;
@@ -25,6 +28,7 @@ pub use kv::{KvBackend, KvConfig};
 pub use limits::{BareNewlines, LimitsConfig};
 pub use load::ConfigOrigin;
 pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
+pub use metrics::MetricsConfig;
 pub use plugin::{Grant, OnError, PluginConfig, PluginsConfig};
 pub use queue::QueueConfig;
 pub use relay::RelayConfig;
@@ -54,6 +58,10 @@ pub struct Config {
     pub plugins: PluginsConfig,
     #[serde(default)]
     pub kv: KvConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// `[[route]]` rules, in order.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,

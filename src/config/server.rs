@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use toml::Spanned;
 
+use super::matchers::NetworkList;
 use super::units::TimeSpan;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -22,6 +23,18 @@ pub struct ServerConfig {
     /// already waiting when the connection is accepted.
     #[serde(default = "no_delay")]
     pub greeting_delay: TimeSpan,
+    /// Load balancers allowed to send PROXY protocol headers on listeners that expect
+    /// them; a connection from anywhere else to such a listener is refused.
+    #[serde(default)]
+    pub proxy_networks: NetworkList,
+    /// At shutdown, how long sessions in the middle of a transaction may take to
+    /// finish. Idle sessions are told 421 at once.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: TimeSpan,
+}
+
+fn default_shutdown_timeout() -> TimeSpan {
+    TimeSpan::secs(30)
 }
 
 fn no_delay() -> TimeSpan {
@@ -65,6 +78,8 @@ pub enum ListenTls {
 pub struct ListenConfig {
     pub address: SocketAddr,
     pub tls: ListenTls,
+    /// Expect a PROXY protocol (v1 or v2) header from a load balancer first.
+    pub proxy_protocol: bool,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +88,8 @@ struct ListenTable {
     address: String,
     #[serde(default)]
     tls: ListenTls,
+    #[serde(default)]
+    proxy_protocol: bool,
 }
 
 fn parse_socket_addr<E: de::Error>(text: &str) -> Result<SocketAddr, E> {
@@ -92,11 +109,15 @@ impl<'de> Deserialize<'de> for ListenConfig {
                 f.write_str("an address such as \"127.0.0.1:2525\" or a table with `address` and `tls`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ListenConfig, E> {
-                Ok(ListenConfig { address: parse_socket_addr(v)?, tls: ListenTls::default() })
+                Ok(ListenConfig { address: parse_socket_addr(v)?, tls: ListenTls::default(), proxy_protocol: false })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenConfig, A::Error> {
                 let table = ListenTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(ListenConfig { address: parse_socket_addr(&table.address)?, tls: table.tls })
+                Ok(ListenConfig {
+                    address: parse_socket_addr(&table.address)?,
+                    tls: table.tls,
+                    proxy_protocol: table.proxy_protocol,
+                })
             }
         }
         deserializer.deserialize_any(ListenVisitor)

@@ -106,6 +106,31 @@ async fn deliver_group(
     members: Vec<usize>,
     events: &UnboundedSender<Event>,
 ) -> Vec<(usize, RcptOutcome)> {
+    let results = deliver_group_inner(engine, destination, message, members, events).await;
+    count(destination, &results);
+    results
+}
+
+/// Per-recipient results by route, for the metrics.
+fn count(destination: &Destination, results: &[(usize, RcptOutcome)]) {
+    for (_, outcome) in results {
+        let result = match outcome {
+            RcptOutcome::Delivered { .. } => "delivered",
+            RcptOutcome::Deferred(_) => "deferred",
+            RcptOutcome::Failed(_) => "failed",
+        };
+        metrics::counter!("sluice_delivery_attempts_total", "route" => destination.route.clone(), "result" => result)
+            .increment(1);
+    }
+}
+
+async fn deliver_group_inner(
+    engine: &Engine,
+    destination: &Destination,
+    message: &Loaded,
+    members: Vec<usize>,
+    events: &UnboundedSender<Event>,
+) -> Vec<(usize, RcptOutcome)> {
     let all = |outcome: RcptOutcome| members.iter().map(|&i| (i, outcome.clone())).collect::<Vec<_>>();
     let site = engine.pool.site(destination);
     if let Some(diagnostic) = site.down() {
@@ -199,6 +224,7 @@ async fn deliver_group(
             if !remaining.is_empty() && !results.is_empty() {
                 log_results(envelope.id, destination, &results);
                 let done = std::mem::take(&mut results);
+                count(destination, &done);
                 let _ = events.send(Event::Outcomes { id: envelope.id, results: done, last: false });
             }
         }

@@ -50,9 +50,26 @@ pub struct Engine {
     pub max_recipients_per_transaction: usize,
 }
 
+impl Engine {
+    fn build(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Arc<Engine>> {
+        let tls = client::tls::build(&config.delivery, &config.origin)?;
+        let resolver = crate::dns::build_resolver(&config.dns)?;
+        Ok(Arc::new(Engine {
+            settings: Arc::new(ClientSettings::new(&config, tls)),
+            router: Router::new(Arc::clone(&config)),
+            pool: Pool::new(&config.delivery),
+            max_recipients_per_transaction: config.delivery.max_recipients_per_transaction,
+            resolver,
+            queue,
+            config,
+        }))
+    }
+}
+
 /// The running delivery engine.
 pub struct Delivery {
     events: mpsc::UnboundedSender<Event>,
+    queue: Arc<Queue>,
     scheduler: tokio::task::JoinHandle<()>,
     control: tokio::task::JoinHandle<()>,
 }
@@ -60,22 +77,18 @@ pub struct Delivery {
 impl Delivery {
     /// Starts delivering everything in the queue, and whatever is stored later.
     pub fn start(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Delivery> {
-        let tls = client::tls::build(&config.delivery, &config.origin)?;
-        let resolver = crate::dns::build_resolver(&config.dns)?;
-        let engine = Arc::new(Engine {
-            settings: Arc::new(ClientSettings::new(&config, tls)),
-            router: Router::new(Arc::clone(&config)),
-            pool: Pool::new(&config.delivery),
-            max_recipients_per_transaction: config.delivery.max_recipients_per_transaction,
-            resolver,
-            queue: Arc::clone(&queue),
-            config: Arc::clone(&config),
-        });
+        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue))?;
         let (events, inbox) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(engine, events.clone(), inbox);
         let scheduler = tokio::spawn(scheduler.run());
         let control = tokio::spawn(control::serve(queue.dir().root().to_path_buf(), events.clone()));
-        Ok(Delivery { events, scheduler, control })
+        Ok(Delivery { events, scheduler, control, queue })
+    }
+
+    /// Switches to a reloaded configuration (routes, TLS, limits, DNS).
+    pub fn reload(&self, config: Arc<Config>) -> anyhow::Result<()> {
+        let engine = Engine::build(config, Arc::clone(&self.queue))?;
+        self.events.send(Event::Reload { engine }).map_err(|_| anyhow::anyhow!("delivery has stopped"))
     }
 
     /// Stops starting attempts, lets those under way finish and be recorded (for a

@@ -11,6 +11,8 @@ use crate::mail::{Envelope, RouteChoice};
 /// connections and, within one message, transactions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Destination {
+    /// The route's name (`plugin` for a next hop a plugin chose), for metrics and logs.
+    pub route: String,
     pub hosts: Hosts,
     /// For MX hosts and next hops written without a port.
     pub port: u16,
@@ -69,6 +71,7 @@ impl Router {
             },
             Some(RouteChoice::NextHop(text)) => match text.parse::<NextHop>() {
                 Ok(hop) => Ok(Destination {
+                    route: "plugin".to_string(),
                     hosts: Hosts::Fixed(vec![hop]),
                     port: 25,
                     tls: TlsMode::Opportunistic,
@@ -89,6 +92,7 @@ impl Router {
             None => Hosts::Mx(domain.to_lowercase()),
         };
         Destination {
+            route: route.name.get_ref().clone(),
             hosts,
             port: route.port,
             tls: route.tls,

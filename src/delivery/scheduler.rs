@@ -52,6 +52,11 @@ pub enum Event {
     Shutdown {
         done: oneshot::Sender<()>,
     },
+    /// A reloaded configuration: attempts from now on use this engine; those under
+    /// way finish with theirs.
+    Reload {
+        engine: Arc<Engine>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,6 +252,12 @@ impl Scheduler {
                 }
             },
             Event::Admin { request, reply } => self.on_admin(request, reply),
+            Event::Reload { engine } => {
+                let old = std::mem::replace(&mut self.engine, engine);
+                // Pooled connections belong to the old settings (TLS, timeouts).
+                tokio::spawn(async move { old.pool.close_all().await });
+                tracing::info!("delivery settings reloaded");
+            }
             Event::Shutdown { done } => {
                 tracing::info!(in_flight = self.in_flight, "delivery stopping");
                 self.shutdown = Some((tokio::time::Instant::now() + SHUTDOWN_GRACE, done));

@@ -145,6 +145,8 @@ impl PluginSession {
     fn fail(&mut self, index: usize, stage: Stage, failure: &Failure) -> Flow {
         let plugin = &self.host.plugins()[index].shared;
         tracing::warn!(plugin = %plugin.name, %stage, kind = failure.kind(), %failure, policy = %plugin.on_error, "plugin failed");
+        metrics::counter!("sluice_plugin_failures_total", "plugin" => plugin.name.clone(), "kind" => failure.kind())
+            .increment(1);
         self.instances[index] = None;
         match plugin.on_error {
             OnError::Continue => Flow::Next,
@@ -176,6 +178,17 @@ impl PluginSession {
             }
         }
         notes.score += checked.score;
+        let verdict = match &checked.verdict {
+            Verdict::Continue => "continue",
+            Verdict::Accept => "accept",
+            Verdict::Reject(_) => "reject",
+            Verdict::Tempfail(_) => "tempfail",
+            Verdict::Disconnect(_) => "disconnect",
+            Verdict::Discard => "discard",
+            Verdict::Quarantine(_) => "quarantine",
+        };
+        metrics::counter!("sluice_plugin_verdicts_total", "plugin" => plugin.clone(), "stage" => stage.name(), "verdict" => verdict)
+            .increment(1);
         notes.annotations.extend(checked.annotations.into_iter().map(|(key, value)| Annotation {
             plugin: plugin.clone(),
             key,
@@ -225,11 +238,22 @@ impl PluginSession {
         stage: Stage,
         call: impl AsyncFnOnce(&mut Instance) -> Result<(Checked, T), Failure>,
     ) -> Result<(Checked, T), Failure> {
-        let started = self.trace.is_some().then(Instant::now);
+        let started = Instant::now();
         let result = match self.instance(index).await {
             Ok(instance) => call(instance).await,
             Err(failure) => Err(failure),
         };
+        let plugin = &self.host.plugins()[index].shared.name;
+        metrics::histogram!("sluice_plugin_call_seconds", "plugin" => plugin.clone(), "stage" => stage.name())
+            .record(started.elapsed().as_secs_f64());
+        if let Some(instance) = &self.instances[index] {
+            let peak = instance.peak_memory() as u64;
+            let shared = &self.host.plugins()[index].shared;
+            if shared.peak_memory.fetch_max(peak, std::sync::atomic::Ordering::Relaxed) < peak {
+                metrics::gauge!("sluice_plugin_memory_bytes", "plugin" => plugin.clone()).set(peak as f64);
+            }
+        }
+        let started = self.trace.is_some().then_some(started);
         // Describing the verdict allocates: only when someone reads it.
         let traced = started.is_some();
         if traced || tracing::enabled!(tracing::Level::DEBUG) {

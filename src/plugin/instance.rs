@@ -127,6 +127,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.ticks_left = PluginEngine::ticks(plugin.cpu_time);
         state.limits.denied = false;
+        state.deadline = tokio::time::Instant::now() + plugin.wall_time;
         self.store.set_epoch_deadline(1);
         match tokio::time::timeout(plugin.wall_time, call(&self.bindings, &mut self.store)).await {
             Err(_) => Err(Failure::WallTime),

@@ -133,6 +133,7 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         memory_limit: usize::try_from(config.memory.bytes()).unwrap_or(usize::MAX),
         config: config.config.clone(),
         log_limiter: LogLimiter::new(ctx.log_rate),
+        peak_memory: Default::default(),
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await

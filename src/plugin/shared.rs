@@ -21,6 +21,8 @@ pub struct PluginShared {
     /// The plugin's `[plugin.config]` table.
     pub config: toml::Table,
     pub log_limiter: LogLimiter,
+    /// The most memory any instance of it has grown to.
+    pub peak_memory: AtomicU64,
 }
 
 /// Host services shared by all plugins.

@@ -19,6 +19,9 @@ pub struct PluginState {
     pub services: Arc<Services>,
     /// Epoch ticks of CPU time left for the current call.
     pub ticks_left: u64,
+    /// When the current call's wall time runs out; host calls that wait (DNS) give up
+    /// a little before it, so the plugin still gets to decide.
+    pub deadline: tokio::time::Instant,
 }
 
 impl PluginState {
@@ -30,7 +33,16 @@ impl PluginState {
             wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
         }
         let limits = Limits::new(plugin.memory_limit);
-        PluginState { wasi: wasi.build(), table: ResourceTable::new(), limits, plugin, services, ticks_left: 0 }
+        let deadline = tokio::time::Instant::now() + plugin.wall_time;
+        PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            plugin,
+            services,
+            ticks_left: 0,
+            deadline,
+        }
     }
 }
 

@@ -182,6 +182,13 @@ impl Queue {
         self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether the queue's file system takes writes right now (for readiness checks).
+    pub fn check_writable(&self) -> io::Result<()> {
+        let probe = self.dir.tmp().join(format!("ready-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"ok")?;
+        std::fs::remove_file(&probe)
+    }
+
     pub fn len(&self) -> usize {
         self.index().len()
     }

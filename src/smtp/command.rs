@@ -22,6 +22,11 @@ pub enum Command<'a> {
     Vrfy,
     Expn,
     StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954).
+    Auth {
+        mechanism: &'a str,
+        initial: Option<&'a str>,
+    },
 }
 
 const MAIL_SYNTAX: Reply = Reply::new(501, Status(5, 5, 4), "Syntax: MAIL FROM:<address>");
@@ -29,6 +34,7 @@ const RCPT_SYNTAX: Reply = Reply::new(501, Status(5, 5, 4), "Syntax: RCPT TO:<ad
 const MAIL_NOT_UTF8: Reply = Reply::new(553, Status(5, 1, 7), "Error: sender address is not valid UTF-8");
 const RCPT_NOT_UTF8: Reply = Reply::new(553, Status(5, 1, 3), "Error: recipient address is not valid UTF-8");
 const ARGUMENT_NOT_UTF8: Reply = Reply::new(501, Status(5, 5, 2), "Error: command argument is not valid UTF-8");
+const AUTH_SYNTAX: Reply = Reply::new(501, Status(5, 5, 4), "Syntax: AUTH mechanism [initial-response]");
 const CONTROL_CHARACTERS: Reply = Reply::new(501, Status(5, 5, 2), "Error: control characters in command");
 
 /// Parses a command line. Errors come back as the reply to send.
@@ -49,7 +55,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, Reply> {
             b"MAIL" => MAIL_NOT_UTF8,
             b"RCPT" => RCPT_NOT_UTF8,
             b"EHLO" | b"HELO" | b"VRFY" | b"EXPN" | b"NOOP" | b"HELP" | b"DATA" | b"BDAT" | b"RSET" | b"QUIT"
-            | b"STARTTLS" => ARGUMENT_NOT_UTF8,
+            | b"STARTTLS" | b"AUTH" => ARGUMENT_NOT_UTF8,
             _ => replies::UNKNOWN_COMMAND,
         });
     };
@@ -85,6 +91,13 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, Reply> {
         b"HELP" => Ok(Command::Help),
         b"VRFY" => Ok(Command::Vrfy),
         b"EXPN" => Ok(Command::Expn),
+        b"AUTH" => {
+            let mut words = rest.split(' ').filter(|w| !w.is_empty());
+            match (words.next(), words.next(), words.next()) {
+                (Some(mechanism), initial, None) => Ok(Command::Auth { mechanism, initial }),
+                _ => Err(AUTH_SYNTAX),
+            }
+        }
         _ => Err(replies::UNKNOWN_COMMAND),
     }
 }
@@ -126,6 +139,11 @@ mod tests {
         assert_eq!(parse_command(b"NOOP anything"), Ok(Command::Noop));
         assert_eq!(parse_command(b"VRFY user"), Ok(Command::Vrfy));
         assert_eq!(parse_command(b"starttls"), Ok(Command::StartTls));
+        assert_eq!(parse_command(b"AUTH PLAIN"), Ok(Command::Auth { mechanism: "PLAIN", initial: None }));
+        assert_eq!(
+            parse_command(b"auth login dXNlcg=="),
+            Ok(Command::Auth { mechanism: "login", initial: Some("dXNlcg==") })
+        );
     }
 
     #[test]
@@ -154,6 +172,8 @@ mod tests {
         assert_eq!(code(b"DATA now"), 501);
         assert_eq!(code(b"STARTTLS x"), 501);
         assert_eq!(code(b"RSET x"), 501);
+        assert_eq!(code(b"AUTH"), 501);
+        assert_eq!(code(b"AUTH PLAIN a b"), 501);
         assert_eq!(code(b"MAIL FROM:<a@b.c>\0"), 501);
         assert_eq!(code(b"MAIL FROM:<a@b.c>\r"), 501);
     }

@@ -14,15 +14,15 @@ pub struct SmtpContext {
     pub queue: Arc<Queue>,
     pub plugins: Arc<PluginHost>,
     greeting: Vec<u8>,
-    ehlo_with_starttls: Vec<u8>,
-    ehlo_without_starttls: Vec<u8>,
+    /// EHLO replies, by (offer STARTTLS, offer AUTH).
+    ehlo: [[Vec<u8>; 2]; 2],
 }
 
 impl SmtpContext {
     pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, queue: Arc<Queue>, plugins: Arc<PluginHost>) -> Self {
         let hostname = &config.server.hostname;
         let greeting = format!("220 {hostname} ESMTP Sluice\r\n").into_bytes();
-        let ehlo = |starttls: bool| {
+        let ehlo = |starttls: bool, auth: bool| {
             let mut lines = vec![
                 hostname.clone(),
                 "PIPELINING".to_string(),
@@ -36,6 +36,9 @@ impl SmtpContext {
             if starttls {
                 lines.push("STARTTLS".to_string());
             }
+            if auth {
+                lines.push("AUTH PLAIN LOGIN".to_string());
+            }
             lines.push("HELP".to_string());
             let last = lines.len() - 1;
             lines
@@ -47,8 +50,7 @@ impl SmtpContext {
         };
         SmtpContext {
             greeting,
-            ehlo_with_starttls: ehlo(true),
-            ehlo_without_starttls: ehlo(false),
+            ehlo: [[ehlo(false, false), ehlo(false, true)], [ehlo(true, false), ehlo(true, true)]],
             config,
             tls,
             queue,
@@ -64,7 +66,7 @@ impl SmtpContext {
         &self.greeting
     }
 
-    pub fn ehlo_reply(&self, offer_starttls: bool) -> &[u8] {
-        if offer_starttls { &self.ehlo_with_starttls } else { &self.ehlo_without_starttls }
+    pub fn ehlo_reply(&self, offer_starttls: bool, offer_auth: bool) -> &[u8] {
+        &self.ehlo[usize::from(offer_starttls)][usize::from(offer_auth)]
     }
 }

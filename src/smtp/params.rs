@@ -79,7 +79,15 @@ pub fn parse_mail_params(text: &str, max_size: u64) -> Result<MailParams, Reply>
                 }
                 set_once(&mut params.envid, v.to_string(), keyword)?;
             }
-            ("SIZE" | "BODY" | "RET" | "ENVID", None) | ("SMTPUTF8", Some(_)) => return Err(malformed(keyword)),
+            // RFC 4954 §5: the submitter's identity; accepted and not relied on.
+            ("AUTH", Some(v)) => {
+                if v.is_empty() || v.len() > 500 || !(v == "<>" || is_xtext(v, true)) {
+                    return Err(malformed(keyword));
+                }
+            }
+            ("SIZE" | "BODY" | "RET" | "ENVID" | "AUTH", None) | ("SMTPUTF8", Some(_)) => {
+                return Err(malformed(keyword));
+            }
             _ => return Err(unsupported(keyword)),
         }
     }

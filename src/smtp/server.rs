@@ -1,4 +1,8 @@
 //! Listening sockets and the accept loop: one task per connection.
+//!
+//! Each new connection takes the configuration current at that moment (a reload swaps
+//! it; sessions in flight keep theirs). Shutdown stops the accept loops; sessions are
+//! told through the same signal and wound down by the session itself.
 
 use std::io;
 use std::net::SocketAddr;
@@ -6,8 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -17,6 +23,9 @@ use super::reply::replies;
 use super::session::Session;
 use crate::config::ListenConfig;
 use crate::mail::ClientInfo;
+
+/// The configuration new sessions start with; swapped by a reload.
+pub type LiveContext = Arc<ArcSwap<SmtpContext>>;
 
 pub struct SmtpServer {
     listeners: Vec<(TcpListener, ListenConfig)>,
@@ -42,44 +51,65 @@ impl SmtpServer {
         self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
     }
 
-    /// Accepts connections until the task is dropped.
-    pub async fn run(self, ctx: Arc<SmtpContext>) {
+    /// Sessions alive right now.
+    pub fn limiter(&self) -> Arc<ConnectionLimiter> {
+        Arc::clone(&self.limiter)
+    }
+
+    /// Accepts connections until `shutdown` turns true.
+    pub async fn run(self, ctx: LiveContext, shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         for (listener, config) in self.listeners {
-            let ctx = Arc::clone(&ctx);
-            let limiter = Arc::clone(&self.limiter);
-            let next_session = Arc::clone(&self.next_session);
-            tasks.spawn(accept_loop(listener, config, ctx, limiter, next_session));
+            let accept = Acceptor {
+                ctx: Arc::clone(&ctx),
+                limiter: Arc::clone(&self.limiter),
+                next_session: Arc::clone(&self.next_session),
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(accept.run(listener, config));
         }
         while tasks.join_next().await.is_some() {}
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    config: ListenConfig,
-    ctx: Arc<SmtpContext>,
+struct Acceptor {
+    ctx: LiveContext,
     limiter: Arc<ConnectionLimiter>,
     next_session: Arc<AtomicU64>,
-) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Typically EMFILE: back off instead of spinning, and keep serving.
-                tracing::warn!(%error, listener = %config.address, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Acceptor {
+    async fn run(mut self, listener: TcpListener, config: ListenConfig) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = self.shutdown.wait_for(|stopping| *stopping) => return,
+            };
+            match accepted {
+                Ok((tcp, peer)) => self.start_session(tcp, peer, &config),
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning, and keep serving.
+                    tracing::warn!(%error, listener = %config.address, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             }
-        };
+        }
+    }
+
+    fn start_session(&self, tcp: TcpStream, peer: SocketAddr, listen: &ListenConfig) {
         let _ = tcp.set_nodelay(true);
+        let ctx = self.ctx.load_full();
+        metrics::counter!("sluice_connections_total").increment(1);
         let limits = &ctx.config.limits;
-        let Some(permit) = limiter.try_acquire(peer.ip(), limits.max_connections, limits.max_connections_per_ip) else {
-            tracing::info!(client = %peer, current = limiter.current(), "connection limit reached");
+        let Some(permit) = self.limiter.try_acquire(peer.ip(), limits.max_connections, limits.max_connections_per_ip)
+        else {
+            tracing::info!(client = %peer, current = self.limiter.current(), "connection limit reached");
+            metrics::counter!("sluice_connections_rejected_total", "reason" => "limit").increment(1);
             tokio::spawn(refuse(tcp));
-            continue;
+            return;
         };
-        let session_id = format!("{:x}", next_session.fetch_add(1, Ordering::Relaxed));
+        let session_id = format!("{:x}", self.next_session.fetch_add(1, Ordering::Relaxed));
         let span = tracing::info_span!("session", id = %session_id, client = %peer);
         let client = ClientInfo {
             ip: peer.ip(),
@@ -90,13 +120,16 @@ async fn accept_loop(
             auth_user: None,
             session_id,
         };
-        let session = Session::new(Arc::clone(&ctx), tcp, client, config.tls);
+        let session = Session::new(ctx, tcp, client, listen.clone(), self.shutdown.clone());
+        let limiter = Arc::clone(&self.limiter);
         tokio::spawn(
             async move {
+                metrics::gauge!("sluice_connections_current").set(limiter.current() as f64);
                 tracing::debug!("connected");
                 session.run().await;
                 tracing::debug!("disconnected");
                 drop(permit);
+                metrics::gauge!("sluice_connections_current").set(limiter.current() as f64);
             }
             .instrument(span),
         );

@@ -42,6 +42,8 @@ pub enum Action {
     CrlfText,
     /// Look up `value` in DNS (slow when the resolver does not answer).
     SlowDns,
+    /// Sleep `value` seconds (a host wait that only the wall time bounds).
+    Sleep,
     RewriteSender,
     RewriteRecipient,
     DropRecipient,
@@ -76,6 +78,7 @@ impl Action {
             "bad-reply-code" => Action::BadReplyCode,
             "crlf-text" => Action::CrlfText,
             "slow-dns" => Action::SlowDns,
+            "sleep" => Action::Sleep,
             "rewrite-sender" => Action::RewriteSender,
             "rewrite-recipient" => Action::RewriteRecipient,
             "drop-recipient" => Action::DropRecipient,
@@ -183,6 +186,7 @@ fn act(b: &Behaviour) {
         Action::SlowDns => {
             let _ = dns::lookup_a(&b.value);
         }
+        Action::Sleep => std::thread::sleep(std::time::Duration::from_secs(b.value.parse().unwrap_or(60))),
         Action::LogFlood => {
             let lines: u32 = b.value.parse().unwrap_or(1000);
             for i in 0..lines {

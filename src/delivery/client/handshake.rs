@@ -43,7 +43,11 @@ impl SmtpClient {
                     tls::server_name(&target.name)
                         .or_else(|| tls::server_name(&target.addr.ip().to_string()))
                         .ok_or_else(|| ClientError::Tls(format!("{} is not a valid TLS server name", target.name)))?;
-                conn.upgrade(connector, name, t.command).await?;
+                let upgraded = conn.upgrade(connector, name, t.command).await;
+                let result = if upgraded.is_ok() { "ok" } else { "failed" };
+                metrics::counter!("sluice_tls_handshakes_total", "direction" => "outbound", "result" => result)
+                    .increment(1);
+                upgraded?;
                 // RFC 3207 §4.2: forget what was learnt before TLS and ask again.
                 caps = hello(&mut conn, settings).await?;
             } else if mode.requires_tls() {

@@ -30,6 +30,13 @@ impl PluginState {
         self.services.resolver.as_ref().ok_or_else(|| Error::Failed("no resolver".into()))
     }
 
+    /// Until when a lookup may wait: the call's deadline, less a margin for the
+    /// plugin to act on the timeout.
+    fn lookup_deadline(&self) -> tokio::time::Instant {
+        let margin = (self.plugin.wall_time / 10).min(std::time::Duration::from_millis(500));
+        self.deadline.checked_sub(margin).unwrap_or(self.deadline)
+    }
+
     async fn records(
         &mut self,
         name: String,
@@ -38,7 +45,10 @@ impl PluginState {
         let resolver = self.resolver(&name)?.clone();
         // A trailing dot keeps search domains out of it.
         let fqdn = if name.ends_with('.') { name } else { format!("{name}.") };
-        let lookup = resolver.lookup(fqdn, kind).await.map_err(|e| classify(&e))?;
+        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.lookup(fqdn, kind))
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(|e| classify(&e))?;
         Ok(lookup.answers().iter().map(|record| record.data.clone()).collect())
     }
 }
@@ -81,7 +91,10 @@ impl Host for PluginState {
     async fn lookup_ptr(&mut self, address: String) -> Result<Vec<String>, Error> {
         let ip: IpAddr = address.parse().map_err(|_| Error::Failed("not an IP address".into()))?;
         let resolver = self.resolver(&address)?.clone();
-        let lookup = resolver.reverse_lookup(ip).await.map_err(|e| classify(&e))?;
+        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.reverse_lookup(ip))
+            .await
+            .map_err(|_| Error::Timeout)?
+            .map_err(|e| classify(&e))?;
         Ok(lookup
             .answers()
             .iter()

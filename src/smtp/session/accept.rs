@@ -40,6 +40,7 @@ impl Session {
         let Some(mut transaction) = self.state.take_transaction() else { return Flow::Close };
         if let Some(reply) = check_content(&self.ctx.config.limits, &mut buffer, decoder).await {
             tracing::info!(%id, reply = %reply, "message refused");
+            super::count_refusal(Stage::Data, &reply);
             return self.reply(reply);
         }
         let content = Arc::new(buffer);
@@ -55,7 +56,7 @@ impl Session {
             let max_body = self.ctx.config.limits.max_message_size.bytes();
             let (decision, data_changes) = self.plugins.data(&self.client, &view, &shared, max_body, &mut notes).await;
             transaction.notes = notes;
-            if let Some(flow) = self.refusal(decision) {
+            if let Some(flow) = self.refusal(Stage::Data, decision) {
                 return flow;
             }
             changes = data_changes;
@@ -80,6 +81,7 @@ impl Session {
         let accepted = Reply::owned(250, Status(2, 0, 0), format!("Ok: queued as {id}"));
         if let Some(plugin) = &notes.discard {
             tracing::info!(%id, %plugin, "message discarded by plugin");
+            metrics::counter!("sluice_messages_total", "stage" => "data", "result" => "discarded").increment(1);
             return self.reply(accepted);
         }
         if recipients.is_empty() {
@@ -135,6 +137,8 @@ impl Session {
         let score = envelope.score;
         match self.ctx.queue.store(envelope, state, prefix, body).await {
             Ok(()) => {
+                let result = if notes.quarantine.is_some() { "quarantined" } else { "accepted" };
+                metrics::counter!("sluice_messages_total", "stage" => "data", "result" => result).increment(1);
                 match &notes.quarantine {
                     Some(reason) => tracing::info!(%id, %sender, recipients, size, %reason, "message quarantined"),
                     None => tracing::info!(%id, %sender, recipients, size, %tags, score, "message queued"),

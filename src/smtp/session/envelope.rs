@@ -11,7 +11,7 @@ use super::{Session, TLS_HANDSHAKE_TIMEOUT};
 use crate::config::ListenTls;
 use crate::mail::address::{AddressError, PathRole, parse_path};
 use crate::mail::{Mailbox, Recipient};
-use crate::plugin::{Decision, TxnView};
+use crate::plugin::{Decision, Stage, TxnView};
 
 impl Session {
     fn offers_starttls(&self) -> bool {
@@ -21,14 +21,14 @@ impl Session {
     pub(super) async fn on_helo(&mut self, name: &str, extended: bool) -> Flow {
         let previous = self.client.helo.replace(name.to_string());
         let decision = self.plugins.helo(&self.client).await;
-        if let Some(flow) = self.refusal(decision) {
+        if let Some(flow) = self.refusal(Stage::Helo, decision) {
             self.client.helo = previous;
             return flow;
         }
         self.state = SessionState::Greeted { helo: Helo { name: name.to_string(), extended }, transaction: None };
         if extended {
-            let offer = self.offers_starttls();
-            self.conn.queue_raw(self.ctx.ehlo_reply(offer));
+            let (starttls, auth) = (self.offers_starttls(), self.offers_auth());
+            self.conn.queue_raw(self.ctx.ehlo_reply(starttls, auth));
         } else {
             let reply = format!("250 {}\r\n", self.ctx.hostname());
             self.conn.queue_raw(reply.as_bytes());
@@ -61,7 +61,7 @@ impl Session {
         let mut sender = path.mailbox;
         let mut notes = self.plugins.notes.clone();
         let decision = self.plugins.mail_from(&self.client, &mut sender, &params, &mut notes).await;
-        if let Some(flow) = self.refusal(decision) {
+        if let Some(flow) = self.refusal(Stage::MailFrom, decision) {
             return flow;
         }
         tracing::debug!(sender = ?sender.as_ref().map(ToString::to_string), "MAIL");
@@ -105,10 +105,11 @@ impl Session {
             check_recipient(&self.ctx.config.relay, self.ctx.hostname(), self.trusted, &address, path.source_route)
         {
             tracing::info!(recipient = %address, client = %self.client.ip, "relay denied");
+            super::count_refusal(Stage::RcptTo, &reply);
             return self.reply(reply);
         }
         let (decision, recipient, added) = self.rcpt_stage(Recipient { address, params, route: None }).await;
-        if let Some(flow) = self.refusal(decision) {
+        if let Some(flow) = self.refusal(Stage::RcptTo, decision) {
             return flow;
         }
         if let Some(transaction) = self.state.transaction_mut() {
@@ -158,8 +159,11 @@ impl Session {
         self.conn.queue_reply(&replies::START_TLS);
         if let Err(error) = self.conn.start_tls(&acceptor, Instant::now() + TLS_HANDSHAKE_TIMEOUT).await {
             tracing::info!(%error, "STARTTLS handshake failed");
+            metrics::counter!("sluice_tls_handshakes_total", "direction" => "inbound", "result" => "failed")
+                .increment(1);
             return Flow::Close;
         }
+        metrics::counter!("sluice_tls_handshakes_total", "direction" => "inbound", "result" => "ok").increment(1);
         // RFC 3207 §4.2: forget everything learnt before TLS.
         self.state = SessionState::AwaitingHelo;
         self.client.helo = None;
