@@ -91,7 +91,9 @@ impl Plugin for Dnsbl {
         let report = check(ip, config, &mut HostDns);
         if let Some(line) = summary(&report, config) {
             let line = format!("session {}: {line}", session.id);
-            if report.failed().next().is_some() { log::warn(&line) } else { log::info(&line) }
+            // Listings are news; failures and odd answers need the admin's attention.
+            let trouble = report.failed().next().is_some() || report.results.iter().any(|r| !r.ignored.is_empty());
+            if trouble { log::warn(&line) } else { log::info(&line) }
         }
         outcome(&report, config)
     }

@@ -32,8 +32,10 @@ pub fn make(parts: &[&str]) -> String {
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-/// A second, independent offset basis: two 64-bit FNV-1a hashes make collisions of long
-/// keys practically impossible without pulling in a hash crate.
+/// A second offset basis: two 64-bit FNV-1a hashes (128 bits) make accidental
+/// collisions of long keys practically impossible without pulling in a hash crate. Not
+/// cryptographic; nothing is gained by forcing a collision (a greylisting client can
+/// simply retry).
 const FNV_OFFSET_2: u64 = 0x6c62_272e_07bb_0142;
 
 fn fnv1a64(bytes: &[u8], offset: u64) -> u64 {

@@ -31,9 +31,14 @@ pub trait Kv {
     fn increment(&mut self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
 }
 
-/// Milliseconds for the host's `ttl-ms`, at least 1 (0 would expire at once).
+/// The longest TTL handed to the store: ten years. A configured `pass_ttl = "100000w"`
+/// then means "practically forever" instead of an overflow in some backend.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// Milliseconds for the host's `ttl-ms`: at least 1 (0 would expire at once), at most
+/// [`MAX_TTL`].
 pub fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.min(MAX_TTL).as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// An in-memory store on a manual clock (`now_ms`), for tests.
@@ -78,7 +83,7 @@ impl Kv for MemoryKv {
 
     fn set(&mut self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
         self.check()?;
-        let expires = ttl.map(|ttl| self.now_ms + ttl_ms(ttl));
+        let expires = ttl.map(|ttl| self.now_ms.saturating_add(ttl_ms(ttl)));
         self.entries.insert(key.to_string(), (value.to_vec(), expires));
         Ok(())
     }
@@ -93,7 +98,7 @@ impl Kv for MemoryKv {
                     .ok_or_else(|| KvError::Invalid("value is not an integer".into()))?;
                 (current.checked_add(delta).ok_or_else(|| KvError::Invalid("counter overflow".into()))?, *expires)
             }
-            None => (delta, ttl.map(|ttl| self.now_ms + ttl_ms(ttl))),
+            None => (delta, ttl.map(|ttl| self.now_ms.saturating_add(ttl_ms(ttl)))),
         };
         self.entries.insert(key.to_string(), (next.to_string().into_bytes(), expires));
         Ok(next)
@@ -123,5 +128,6 @@ mod tests {
         kv.failure = Some(KvError::Unavailable("down".into()));
         assert!(kv.get("c").is_err());
         assert_eq!(ttl_ms(Duration::ZERO), 1);
+        assert_eq!(ttl_ms(Duration::from_secs(u64::MAX)), ttl_ms(MAX_TTL));
     }
 }

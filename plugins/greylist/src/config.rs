@@ -18,6 +18,16 @@ pub enum OnKvError {
     Tempfail,
 }
 
+impl OnKvError {
+    /// What the log says is done about a store failure.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OnKvError::Continue => "let through",
+            OnKvError::Tempfail => "deferred",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// How long a new triplet must wait before a retry passes.

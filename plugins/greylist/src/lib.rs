@@ -121,8 +121,9 @@ impl Plugin for Greylist {
             }
             Err(error) => {
                 log::warn(&format!(
-                    "session {}: kv store failed ({error}); {:?} applies",
-                    session.id, config.on_kv_error
+                    "session {}: kv store failed ({error}); {}",
+                    session.id,
+                    config.on_kv_error.describe()
                 ));
                 kv_failure(&error, config).into()
             }

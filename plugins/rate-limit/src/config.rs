@@ -66,12 +66,32 @@ pub enum Action {
     Tag,
 }
 
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Tempfail => "tempfail",
+            Action::Reject => "reject",
+            Action::Tag => "tag",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnKvError {
     /// Let the client through (logged, annotated).
     Continue,
     /// Answer 451 4.3.0 (421 4.3.0 at connect).
     Tempfail,
+}
+
+impl OnKvError {
+    /// What the log says is done about a store failure.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OnKvError::Continue => "let through",
+            OnKvError::Tempfail => "deferred",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

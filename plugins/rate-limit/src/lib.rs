@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use config::{Action, Config, Limit, NAMED, OnKvError, Subject};
-pub use limiter::{Stage as LimitStage, Usage, count, kv_failure, outcome, worst};
+pub use limiter::{Stage as LimitStage, Usage, count, describe, kv_failure, outcome, worst};
 
 use filter_util::clock::unix_now;
 use filter_util::kv::{Kv, KvError, ttl_ms};
@@ -92,27 +92,23 @@ fn limit(stage: LimitStage, session: &Session, sender: Option<&str>) -> Outcome 
         return Outcome::proceed().annotate("rate-limit.skipped", "unparsable client address");
     };
     if config.allow_networks.contains(ip) {
-        return Outcome::proceed();
+        return Outcome::proceed().annotate("rate-limit.skipped", "allow-listed");
     }
     let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
     match count(stage, ip, sender, config, now_ms, &mut HostKv) {
         Ok(usages) => {
             if let Some(worst) = worst(&usages) {
                 log::info(&format!(
-                    "session {}: {} {} over its limit ({:.1} of {} per {}s); {:?}",
+                    "session {}: over a limit ({}); action {}",
                     session.id,
-                    worst.limit.name,
-                    worst.subject,
-                    worst.estimate,
-                    worst.limit.count,
-                    worst.limit.window.as_secs(),
-                    config.action
+                    describe(worst),
+                    config.action.name()
                 ));
             }
             outcome(stage, &usages, config)
         }
         Err(error) => {
-            log::warn(&format!("session {}: kv store failed ({error}); {:?} applies", session.id, config.on_kv_error));
+            log::warn(&format!("session {}: kv store failed ({error}); {}", session.id, config.on_kv_error.describe()));
             kv_failure(stage, &error, config)
         }
     }

@@ -83,7 +83,7 @@ pub fn count<'a>(
         let Some(subject) = subject(limit, stage, ip, sender, config) else { continue };
         let window_ms = u64::try_from(limit.window.as_millis()).unwrap_or(u64::MAX);
         let (bucket, elapsed) = window::position(now_ms, window_ms);
-        let ttl = limit.window.saturating_mul(2) + TTL_SLACK;
+        let ttl = limit.window.saturating_mul(2).saturating_add(TTL_SLACK);
         let current = kv.increment(&bucket_key(limit, &subject, bucket), 1, Some(ttl))?.max(0) as u64;
         let previous = match bucket.checked_sub(1) {
             Some(prev) => read_counter(kv, &bucket_key(limit, &subject, prev))?,
@@ -102,8 +102,29 @@ pub fn worst<'u, 'a>(usages: &'u [Usage<'a>]) -> Option<&'u Usage<'a>> {
     usages.iter().filter(|u| u.retry_after.is_some()).max_by_key(|u| u.retry_after)
 }
 
+/// `per_ip 192.0.2.1/32: 3.0 of 30 per 60s`, for annotations and logs.
+pub fn describe(usage: &Usage<'_>) -> String {
+    format!(
+        "{} {}: {:.1} of {} per {}s",
+        usage.limit.name,
+        usage.subject,
+        usage.estimate,
+        usage.limit.count,
+        usage.limit.window.as_secs()
+    )
+}
+
+/// Within every limit: go on, noting the usage (`rate-limit.usage`) for later plugins
+/// and the logs. Over a limit: the configured action, with a tag and a `rate-limit`
+/// annotation for each exceeded limit, and the longest wait in the reply.
 pub fn outcome(stage: Stage, usages: &[Usage<'_>], config: &Config) -> Outcome {
-    let Some(worst) = worst(usages) else { return Outcome::proceed() };
+    let Some(worst) = worst(usages) else {
+        if usages.is_empty() {
+            return Outcome::proceed();
+        }
+        let usage: Vec<String> = usages.iter().map(describe).collect();
+        return Outcome::proceed().annotate("rate-limit.usage", usage.join("; "));
+    };
     let seconds = ceil_secs(worst.retry_after.unwrap_or_default()).max(1).to_string();
     let window_secs = worst.limit.window.as_secs().to_string();
     let count = worst.limit.count.to_string();
@@ -119,17 +140,7 @@ pub fn outcome(stage: Stage, usages: &[Usage<'_>], config: &Config) -> Outcome {
         (Action::Tag, _) => Outcome::proceed(),
     };
     for usage in usages.iter().filter(|u| u.retry_after.is_some()) {
-        outcome = outcome.tag(format!("rate-limit:{}", usage.limit.name)).annotate(
-            "rate-limit",
-            format!(
-                "{} {}: {:.1} of {} per {}s",
-                usage.limit.name,
-                usage.subject,
-                usage.estimate,
-                usage.limit.count,
-                usage.limit.window.as_secs()
-            ),
-        );
+        outcome = outcome.tag(format!("rate-limit:{}", usage.limit.name)).annotate("rate-limit", describe(usage));
     }
     outcome
 }
@@ -312,6 +323,21 @@ mod tests {
         assert!(tagged.is_proceed());
         assert_eq!(tagged.tags, ["rate-limit:per_ip"]);
         assert_eq!(tagged.annotations[0].1, "per_ip 192.0.2.1/32: 2.0 of 1 per 60s");
+    }
+
+    #[test]
+    fn usage_is_annotated_within_the_limits() {
+        let mut w = World::new(&[("per_ip", rate(30, "1m")), ("per_sender", rate(100, "1h"))]);
+        let first = w.mail("192.0.2.1", "a@example.org");
+        assert!(first.is_proceed() && first.tags.is_empty());
+        assert_eq!(
+            first.annotations,
+            [(
+                "rate-limit.usage".to_string(),
+                "per_ip 192.0.2.1/32: 1.0 of 30 per 60s; per_sender a@example.org: 1.0 of 100 per 3600s".to_string()
+            )]
+        );
+        assert!(w.connect("192.0.2.1").annotations.is_empty(), "no limit applies at connect here");
     }
 
     #[test]
