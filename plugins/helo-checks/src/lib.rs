@@ -1,0 +1,110 @@
+//! HELO/EHLO checks: refuses a client whose greeting is not a FQDN or address literal,
+//! claims to be us, is an address literal that is not the client's address, or
+//! (optionally) whose address has no forward-confirmed reverse DNS name or whose HELO
+//! name does not resolve. Clients in `allow_networks` (loopback by default) are not
+//! checked.
+//!
+//! ```toml
+//! [[plugin]]
+//! name = "helo-checks"
+//! path = "plugins/helo_checks.wasm"
+//! grants = ["dns", "log", "config"]
+//! [plugin.config]
+//! local_names = ["mail.example.com"]
+//! local_ips = ["192.0.2.25"]
+//! fcrdns = true
+//! ```
+
+mod checks;
+mod config;
+mod decision;
+mod form;
+
+use std::sync::OnceLock;
+
+pub use checks::{Client, Dns, DnsError, Finding, MAX_PTR_NAMES, evaluate, fcrdns};
+pub use config::{Check, Config, OnDnsError};
+pub use decision::outcome;
+pub use form::{HeloForm, classify};
+
+use filter_util::net::parse_ip;
+use sluice_plugin::prelude::*;
+use sluice_plugin::{config as host_config, dns, log};
+
+/// The host's resolver (grant `dns`).
+struct HostDns;
+
+fn convert(error: dns::Error) -> DnsError {
+    match error {
+        dns::Error::NotFound => DnsError::NotFound,
+        dns::Error::NoRecords => DnsError::NoRecords,
+        dns::Error::Timeout => DnsError::Timeout,
+        dns::Error::Failed(why) => DnsError::Failed(why),
+    }
+}
+
+impl Dns for HostDns {
+    fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
+        dns::lookup_a(name).map_err(convert)
+    }
+    fn aaaa(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
+        dns::lookup_aaaa(name).map_err(convert)
+    }
+    fn ptr(&mut self, ip: &str) -> Result<Vec<String>, DnsError> {
+        dns::lookup_ptr(ip).map_err(convert)
+    }
+}
+
+fn settings() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let (config, warnings) = Config::from_value(&host_config::load());
+        for warning in warnings {
+            log::warn(&format!("config: {warning}"));
+        }
+        config
+    })
+}
+
+pub struct HeloChecks;
+
+impl Plugin for HeloChecks {
+    fn describe() -> PluginInfo {
+        PluginInfo::new("helo-checks", env!("CARGO_PKG_VERSION"), &[Stage::Helo])
+    }
+
+    fn helo(session: &Session) -> Outcome {
+        let config = settings();
+        let Some(helo) = session.helo.as_deref() else { return Outcome::proceed() };
+        let Some(ip) = parse_ip(&session.client_ip) else {
+            log::warn(&format!(
+                "session {}: client address {:?} is not an IP address; not checked",
+                session.id, session.client_ip
+            ));
+            return Outcome::proceed().annotate("helo.skipped", "unparsable client address");
+        };
+        if config.allow_networks.contains(ip) {
+            return Outcome::proceed().annotate("helo.skipped", "allow-listed");
+        }
+        let client = Client { ip, helo, server_hostname: &session.server_hostname };
+        let finding = evaluate(&client, config, &mut HostDns);
+        match &finding {
+            Finding::Fail { check, detail } => {
+                log::info(&format!("session {}: client {ip} failed HELO check {}: {detail}", session.id, check.key()))
+            }
+            Finding::DnsError { check, detail } => log::warn(&format!(
+                "session {}: HELO check {} for client {ip} could not finish ({detail}); {}",
+                session.id,
+                check.key(),
+                match config.on_dns_error {
+                    OnDnsError::Continue => "let through",
+                    OnDnsError::Tempfail => "deferred",
+                }
+            )),
+            Finding::Pass { .. } => {}
+        }
+        outcome(&finding, &client, config)
+    }
+}
+
+sluice_plugin::export!(HeloChecks);
