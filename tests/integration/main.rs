@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod delivery;
 mod malformed;
+mod operations;
 mod plugins;
 mod queue_admin;
 mod session;

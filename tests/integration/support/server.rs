@@ -147,6 +147,45 @@ impl Sluice {
         }
     }
 
+    /// Sends a signal (SIGTERM, SIGHUP, ...) to the server.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid() as libc::pid_t, signal);
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit; returns its exit code.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again (after `kill` or `terminate`) on the same config and queue.
+    pub fn start_again(&mut self) {
+        self.launch();
+    }
+
+    /// The address a JSON log line with `message` reported in its `address` field.
+    pub fn logged_address(&self, message: &str) -> Option<SocketAddr> {
+        assert!(self.wait_for_log(message, Duration::from_secs(10)), "no {message:?} in the log");
+        self.logs().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find_map(|event| {
+            (event["message"] == message).then(|| event["address"].as_str().and_then(|a| a.parse().ok())).flatten()
+        })
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
