@@ -298,7 +298,7 @@ fn sigterm_lets_a_transaction_finish_and_refuses_late_commands() {
 
 fn proxy_server(trusted: &str) -> Sluice {
     let dir = tempfile::tempdir().unwrap();
-    let config = base_config(&format!("[relay]\nnetworks = [\"127.0.0.0/8\"]\ndomains = [\"example.com\"]\n")).replace(
+    let config = base_config("[relay]\nnetworks = [\"127.0.0.0/8\"]\ndomains = [\"example.com\"]\n").replace(
         "listen = [\"127.0.0.1:0\"]\n",
         &format!(
             "listen = [{{ address = \"127.0.0.1:0\", proxy_protocol = true }}]\nproxy_networks = [\"{trusted}\"]\n"
