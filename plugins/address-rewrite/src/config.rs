@@ -205,7 +205,9 @@ fn parse_routes(value: Option<&Value>, warnings: &mut Vec<String>) -> DomainMap<
         let choice = match (choice, choice.str("route"), choice.str("next_hop")) {
             (Value::Text(name), _, _) if !name.trim().is_empty() => RouteChoice::Named(name.trim().to_string()),
             (Value::Table(_), Some(name), None) => RouteChoice::Named(name.trim().to_string()),
-            (Value::Table(_), None, Some(hop)) if !hop.trim().is_empty() => RouteChoice::NextHop(hop.trim().to_string()),
+            (Value::Table(_), None, Some(hop)) if !hop.trim().is_empty() => {
+                RouteChoice::NextHop(hop.trim().to_string())
+            }
             _ => {
                 warnings.push(format!(
                     "routes.{pattern}: expected a route name or {{ route = \"name\" }} or {{ next_hop = \"host:port\" }}; skipped"

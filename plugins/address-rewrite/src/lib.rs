@@ -86,7 +86,9 @@ impl Plugin for AddressRewrite {
             Some(new) => {
                 sluice_plugin::log::info(&format!("masquerade sender {sender} -> {new}"));
                 MailFromResult::from(
-                    Outcome::proceed().tag("address-rewrite:masquerade").annotate("masquerade", format!("{sender} -> {new}")),
+                    Outcome::proceed()
+                        .tag("address-rewrite:masquerade")
+                        .annotate("masquerade", format!("{sender} -> {new}")),
                 )
                 .with_sender(new)
             }
@@ -117,7 +119,9 @@ impl Plugin for AddressRewrite {
                 .into();
             }
             PlanAction::Keep if plan.reason.is_none() => return outcome.into(),
-            PlanAction::Keep => RcptToResult::from(outcome.annotate("expand", format!("{} -> +{targets}", rcpt.address))),
+            PlanAction::Keep => {
+                RcptToResult::from(outcome.annotate("expand", format!("{} -> +{targets}", rcpt.address)))
+            }
             PlanAction::Rewrite(first) => {
                 let shown = if targets.is_empty() { first.clone() } else { format!("{first}, {targets}") };
                 RcptToResult::from(outcome.annotate("rewrite", format!("{} -> {shown}", rcpt.address))).rewrite(first)
@@ -151,7 +155,9 @@ impl Plugin for AddressRewrite {
         let recipients: Vec<&str> = txn.recipients.iter().map(|r| r.address.as_str()).collect();
         let decision = route::choose(config, &recipients);
         match &decision {
-            Decision::Chosen(choice) => outcome = outcome.tag("address-rewrite:route").annotate("route", choice.describe()),
+            Decision::Chosen(choice) => {
+                outcome = outcome.tag("address-rewrite:route").annotate("route", choice.describe())
+            }
             Decision::Mixed => {
                 sluice_plugin::log::info("recipients map to different routes: leaving routing to [[route]] rules");
                 outcome = outcome.tag("address-rewrite:route-mixed");

@@ -144,10 +144,7 @@ mod tests {
 
     #[test]
     fn rewrites_angle_addresses_and_keeps_names() {
-        assert_eq!(
-            rewrite("Jane Doe <jane@host.internal.example>").as_deref(),
-            Some("Jane Doe <jane@example.com>")
-        );
+        assert_eq!(rewrite("Jane Doe <jane@host.internal.example>").as_deref(), Some("Jane Doe <jane@example.com>"));
         assert_eq!(
             rewrite("\"Doe, Jane (ops)\" <jane@ws1.corp.example>, Bob <bob@elsewhere.example>").as_deref(),
             Some("\"Doe, Jane (ops)\" <jane@example.com>, Bob <bob@elsewhere.example>")

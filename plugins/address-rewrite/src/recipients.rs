@@ -126,27 +126,18 @@ mod tests {
 
     #[test]
     fn nested_aliases_expand_and_deduplicate() {
-        assert_eq!(
-            targets("team@example.com"),
-            alias("alice@example.com, bob@example.com, carol@example.com")
-        );
+        assert_eq!(targets("team@example.com"), alias("alice@example.com, bob@example.com, carol@example.com"));
     }
 
     #[test]
     fn loops_and_self_references_terminate() {
-        assert_eq!(
-            targets("loop-a@example.com"),
-            alias("loop-a@example.com, dave@example.com")
-        );
+        assert_eq!(targets("loop-a@example.com"), alias("loop-a@example.com, dave@example.com"));
         assert_eq!(targets("self@example.com"), alias("self@example.com, erin@example.com"));
     }
 
     #[test]
     fn extensions_fall_back_to_the_base_address() {
-        assert_eq!(
-            targets("sales+eu@example.com"),
-            alias("alice@example.com, bob@example.com")
-        );
+        assert_eq!(targets("sales+eu@example.com"), alias("alice@example.com, bob@example.com"));
         // A known user with an extension is still known: no catch-all.
         assert_eq!(targets("alice+news@example.com"), None);
     }
@@ -172,9 +163,6 @@ mod tests {
         let chain: Vec<String> =
             (0..20).map(|i| format!("\"l{i}@example.com\" = \"l{}@example.com\"", i + 1)).collect();
         let c = config(&format!("aliases = {{ {} }}", chain.join(", ")));
-        assert_eq!(
-            expand(&c, "l0@example.com").map(|e| e.targets),
-            Some(vec![format!("l{MAX_DEPTH}@example.com")])
-        );
+        assert_eq!(expand(&c, "l0@example.com").map(|e| e.targets), Some(vec![format!("l{MAX_DEPTH}@example.com")]));
     }
 }

@@ -17,10 +17,62 @@ pub enum Severity {
 /// Executables and scripts Windows runs on a double-click, installers, shortcuts and
 /// disk images (which mount and bypass Mark-of-the-Web).
 pub const DEFAULT_EXTENSIONS: &[&str] = &[
-    "ade", "adp", "app", "application", "appref-ms", "appx", "appxbundle", "bas", "bat", "cab", "chm", "cmd", "com",
-    "cpl", "dll", "exe", "gadget", "hta", "inf", "ins", "isp", "iso", "img", "jar", "js", "jse", "lnk", "mde", "msc",
-    "msi", "msix", "msixbundle", "msp", "mst", "pif", "ps1", "ps1xml", "ps2", "psc1", "psm1", "reg", "scf", "scr",
-    "sct", "shb", "shs", "url", "vb", "vbe", "vbs", "vhd", "vhdx", "wsc", "wsf", "wsh", "xll",
+    "ade",
+    "adp",
+    "app",
+    "application",
+    "appref-ms",
+    "appx",
+    "appxbundle",
+    "bas",
+    "bat",
+    "cab",
+    "chm",
+    "cmd",
+    "com",
+    "cpl",
+    "dll",
+    "exe",
+    "gadget",
+    "hta",
+    "inf",
+    "ins",
+    "isp",
+    "iso",
+    "img",
+    "jar",
+    "js",
+    "jse",
+    "lnk",
+    "mde",
+    "msc",
+    "msi",
+    "msix",
+    "msixbundle",
+    "msp",
+    "mst",
+    "pif",
+    "ps1",
+    "ps1xml",
+    "ps2",
+    "psc1",
+    "psm1",
+    "reg",
+    "scf",
+    "scr",
+    "sct",
+    "shb",
+    "shs",
+    "url",
+    "vb",
+    "vbe",
+    "vbs",
+    "vhd",
+    "vhdx",
+    "wsc",
+    "wsf",
+    "wsh",
+    "xll",
 ];
 
 /// Content types of executables and the like, whatever the name says.
@@ -40,8 +92,10 @@ pub const DEFAULT_TYPES: &[&str] = &[
 
 /// Archives recognised by extension. Zip-format ones are inspected; the others follow
 /// `archives`.
-pub const DEFAULT_ARCHIVES: &[&str] =
-    &["zip", "zipx", "rar", "7z", "tar", "gz", "tgz", "bz2", "tbz", "tbz2", "xz", "txz", "zst", "lz", "lzh", "lha", "arj", "ace", "z"];
+pub const DEFAULT_ARCHIVES: &[&str] = &[
+    "zip", "zipx", "rar", "7z", "tar", "gz", "tgz", "bz2", "tbz", "tbz2", "xz", "txz", "zst", "lz", "lzh", "lha",
+    "arj", "ace", "z",
+];
 
 /// Archive extensions whose central directory this plugin reads.
 pub const ZIP_FORMAT: &[&str] = &["zip", "zipx"];
@@ -105,7 +159,8 @@ pub fn parse(root: &Value) -> (Settings, Vec<String>) {
     s.action = severity(root, "action", &mut w).unwrap_or(s.action);
     s.oversize_action = severity(root, "oversize_action", &mut w).unwrap_or(s.oversize_action);
     let list = |key: &str| -> Option<Vec<String>> {
-        root.get(key).map(|_| root.strings(key).iter().map(|e| e.trim().trim_start_matches('.').to_lowercase()).collect())
+        root.get(key)
+            .map(|_| root.strings(key).iter().map(|e| e.trim().trim_start_matches('.').to_lowercase()).collect())
     };
     if let Some(replace) = list("forbidden_extensions") {
         s.extensions = replace.into_iter().collect();
@@ -124,7 +179,7 @@ pub fn parse(root: &Value) -> (Settings, Vec<String>) {
         None => {}
         Some(Value::Boolean(false)) | Some(Value::Integer(0)) => s.max_size = None,
         Some(v) => match size_value(v) {
-            Some(n) => s.max_size = Some(n),
+            Some(n) => s.max_size = (n > 0).then_some(n),
             None => w.push(format!("max_size: expected a size such as \"25MiB\" or false, got {v:?}; using 25MiB")),
         },
     }
@@ -167,7 +222,9 @@ fn policy(root: &Value, key: &str, default: Option<Severity>, warnings: &mut Vec
         Some(Value::Text(t)) if t == "quarantine" => Some(Severity::Quarantine),
         Some(Value::Text(t)) if t == "block" => Some(Severity::Reject),
         Some(other) => {
-            warnings.push(format!("{key}: expected \"allow\", \"quarantine\" or \"block\", got {other:?}; using the default"));
+            warnings.push(format!(
+                "{key}: expected \"allow\", \"quarantine\" or \"block\", got {other:?}; using the default"
+            ));
             default
         }
     }
@@ -205,7 +262,10 @@ pub(crate) mod tests {
     #[test]
     fn defaults() {
         let s = settings("");
-        assert_eq!((s.action, s.oversize_action, s.archives, s.encrypted_archives), (Severity::Reject, Severity::Reject, None, None));
+        assert_eq!(
+            (s.action, s.oversize_action, s.archives, s.encrypted_archives),
+            (Severity::Reject, Severity::Reject, None, None)
+        );
         assert!(s.extensions.contains("exe") && s.extensions.contains("iso") && !s.extensions.contains("pdf"));
         assert!(s.type_forbidden("application/x-msdownload") && !s.type_forbidden("application/pdf"));
         assert_eq!(s.max_size, Some(25 << 20));
@@ -241,7 +301,10 @@ pub(crate) mod tests {
         assert_eq!((s.max_size, s.max_archive_directory, s.max_archive_entries), (Some(10 << 20), 65536, 500));
         assert!(!s.detect_executables);
         let s = settings("archives = \"block\"\nencrypted_archives = \"quarantine\"\nmax_size = false");
-        assert_eq!((s.archives, s.encrypted_archives, s.max_size), (Some(Severity::Reject), Some(Severity::Quarantine), None));
+        assert_eq!(
+            (s.archives, s.encrypted_archives, s.max_size),
+            (Some(Severity::Reject), Some(Severity::Quarantine), None)
+        );
     }
 
     #[test]

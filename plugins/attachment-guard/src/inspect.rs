@@ -72,12 +72,19 @@ pub fn check_part(settings: &Settings, part: &PartInfo, content: &(impl ReadAt +
         add(&mut findings, settings.action, Kind::Forbidden, problem);
     }
     if settings.type_forbidden(&part.content_type) {
-        add(&mut findings, settings.action, Kind::Forbidden, format!("forbidden content type {}", for_reply(&part.content_type)));
+        add(
+            &mut findings,
+            settings.action,
+            Kind::Forbidden,
+            format!("forbidden content type {}", for_reply(&part.content_type)),
+        );
     }
-    if settings.detect_executables && part.is_attachment && findings.is_empty() {
-        if let Some(kind) = sniff_executable(content, part.size) {
-            add(&mut findings, settings.action, Kind::Forbidden, format!("{kind} content"));
-        }
+    if settings.detect_executables
+        && part.is_attachment
+        && findings.is_empty()
+        && let Some(kind) = sniff_executable(content, part.size)
+    {
+        add(&mut findings, settings.action, Kind::Forbidden, format!("{kind} content"));
     }
     if let Some(max) = settings.max_size
         && part.is_attachment
@@ -99,18 +106,33 @@ pub fn check_part(settings: &Settings, part: &PartInfo, content: &(impl ReadAt +
         Ok(listing) => {
             for inner in &listing.names {
                 if let Some(problem) = name_problem(settings, inner) {
-                    add(&mut findings, settings.action, Kind::Forbidden, format!("contains \"{}\": {problem}", for_reply(inner)));
+                    add(
+                        &mut findings,
+                        settings.action,
+                        Kind::Forbidden,
+                        format!("contains \"{}\": {problem}", for_reply(inner)),
+                    );
                 } else if let Some(severity) = settings.archives
                     && extension(inner).is_some_and(|e| settings.archive_extensions.contains(&e))
                 {
-                    add(&mut findings, severity, Kind::Archive, format!("contains archive \"{}\" that cannot be inspected", for_reply(inner)));
+                    add(
+                        &mut findings,
+                        severity,
+                        Kind::Archive,
+                        format!("contains archive \"{}\" that cannot be inspected", for_reply(inner)),
+                    );
                 }
             }
             if let (true, Some(severity)) = (listing.encrypted, settings.encrypted_archives) {
                 add(&mut findings, severity, Kind::Archive, "encrypted archive".into());
             }
             if let (true, Some(severity)) = (listing.truncated, settings.archives) {
-                add(&mut findings, severity, Kind::Archive, format!("more than {} files in archive", settings.max_archive_entries));
+                add(
+                    &mut findings,
+                    severity,
+                    Kind::Archive,
+                    format!("more than {} files in archive", settings.max_archive_entries),
+                );
             }
         }
         Err(e) => {
@@ -185,8 +207,14 @@ mod tests {
     #[test]
     fn forbidden_names_and_types() {
         let s = settings("");
-        assert_eq!(details(&check(&s, Some("invoice.EXE"), "application/octet-stream", b"x")), ["forbidden extension .exe"]);
-        assert_eq!(details(&check(&s, Some("invoice.pdf.exe"), "application/pdf", b"x")), ["double extension .pdf.exe"]);
+        assert_eq!(
+            details(&check(&s, Some("invoice.EXE"), "application/octet-stream", b"x")),
+            ["forbidden extension .exe"]
+        );
+        assert_eq!(
+            details(&check(&s, Some("invoice.pdf.exe"), "application/pdf", b"x")),
+            ["double extension .pdf.exe"]
+        );
         assert_eq!(details(&check(&s, Some("Rechnung.pdf"), "application/pdf", b"%PDF-1.7")), Vec::<&str>::new());
         assert_eq!(
             details(&check(&s, None, "application/x-msdownload", b"x")),
@@ -208,9 +236,20 @@ mod tests {
         pe[60] = 64;
         pe[64..68].copy_from_slice(b"PE\0\0");
         assert_eq!(details(&check(&s, Some("invoice.pdf"), "application/pdf", &pe)), ["Windows executable content"]);
-        assert_eq!(details(&check(&s, Some("tool.bin"), "application/octet-stream", b"\x7fELF\x02\x01")), ["ELF executable content"]);
+        assert_eq!(
+            details(&check(&s, Some("tool.bin"), "application/octet-stream", b"\x7fELF\x02\x01")),
+            ["ELF executable content"]
+        );
         // "MZ" alone (a text file starting with those letters) is not an executable.
-        assert!(check(&s, Some("notes.txt"), "text/plain", b"MZ is a country code, nothing more. ........................................").is_empty());
+        assert!(
+            check(
+                &s,
+                Some("notes.txt"),
+                "text/plain",
+                b"MZ is a country code, nothing more. ........................................"
+            )
+            .is_empty()
+        );
         let off = settings("detect_executables = false");
         assert!(check(&off, Some("invoice.pdf"), "application/pdf", &pe).is_empty());
     }
@@ -241,12 +280,18 @@ mod tests {
         let block = settings("archives = \"block\"");
         let quarantine = settings("archives = \"quarantine\"\nencrypted_archives = \"block\"");
         assert!(check(&allow, Some("x.rar"), "application/x-rar", b"Rar!").is_empty());
-        assert_eq!(check(&block, Some("x.rar"), "application/x-rar", b"Rar!"), [(Severity::Reject, ".rar archive cannot be inspected".into())]);
+        assert_eq!(
+            check(&block, Some("x.rar"), "application/x-rar", b"Rar!"),
+            [(Severity::Reject, ".rar archive cannot be inspected".into())]
+        );
         assert_eq!(
             check(&quarantine, Some("x.7z"), "application/x-7z-compressed", b"7z"),
             [(Severity::Quarantine, ".7z archive cannot be inspected".into())]
         );
-        assert_eq!(check(&block, Some("fake.zip"), "application/zip", b"not a zip"), [(Severity::Reject, "not a zip archive".into())]);
+        assert_eq!(
+            check(&block, Some("fake.zip"), "application/zip", b"not a zip"),
+            [(Severity::Reject, "not a zip archive".into())]
+        );
         let nested = build_zip(&[("inner.zip", b"PK", false)], b"", b"");
         assert_eq!(
             details(&check(&block, Some("outer.zip"), "application/zip", &nested)),
@@ -254,7 +299,10 @@ mod tests {
         );
         assert!(check(&allow, Some("outer.zip"), "application/zip", &nested).is_empty());
         let encrypted = build_zip(&[("secret.docx", b"x", true)], b"", b"");
-        assert_eq!(check(&quarantine, Some("e.zip"), "application/zip", &encrypted), [(Severity::Reject, "encrypted archive".into())]);
+        assert_eq!(
+            check(&quarantine, Some("e.zip"), "application/zip", &encrypted),
+            [(Severity::Reject, "encrypted archive".into())]
+        );
         assert!(check(&allow, Some("e.zip"), "application/zip", &encrypted).is_empty());
     }
 
@@ -267,9 +315,15 @@ mod tests {
         let worst = decisive(&findings).map(|f| f.kind.clone());
         assert_eq!(worst, Some(Kind::Oversize), "reject (oversize) beats quarantine (extension)");
         let (code, enhanced, text) = reply(&findings[1]);
-        assert_eq!((code, enhanced, text.as_str()), (552, "5.3.4", "Attachment \"big.exe\" too large (5 bytes, limit 1)"));
+        assert_eq!(
+            (code, enhanced, text.as_str()),
+            (552, "5.3.4", "Attachment \"big.exe\" too large (5 bytes, limit 1)")
+        );
         let (code, enhanced, text) = reply(&findings[0]);
-        assert_eq!((code, enhanced, text.as_str()), (550, "5.7.1", "Attachment \"big.exe\" not allowed (forbidden extension .exe)"));
+        assert_eq!(
+            (code, enhanced, text.as_str()),
+            (550, "5.7.1", "Attachment \"big.exe\" not allowed (forbidden extension .exe)")
+        );
         assert_eq!(quarantine_reason(&findings[0]), "attachment \"big.exe\": forbidden extension .exe");
         assert_eq!(decisive(&[]), None);
         assert_eq!(part(None, "application/x-msdownload", 1).display_name(), "part 2 (application/x-msdownload)");

@@ -133,14 +133,12 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 pub fn parse(root: &Value) -> (Settings, Vec<String>) {
     let mut warnings = Vec::new();
     let mut s = Settings::default();
-    let number = |key: &str, default: f64, warnings: &mut Vec<String>| match root.get(key) {
-        None => default,
-        Some(v) => v.as_f64().filter(|f| f.is_finite()).unwrap_or_else(|| {
-            warnings.push(format!("{key}: expected a number, got {v:?}; using {default}"));
-            default
-        }),
-    };
-    s.required_score = number("required_score", s.required_score, &mut warnings);
+    if let Some(v) = root.get("required_score") {
+        match v.as_f64().filter(|f| f.is_finite()) {
+            Some(score) => s.required_score = score,
+            None => warnings.push(format!("required_score: expected a number, got {v:?}; using 5.0")),
+        }
+    }
     s.quarantine_threshold = threshold(root, "quarantine_threshold", s.quarantine_threshold, &mut warnings);
     s.reject_threshold = threshold(root, "reject_threshold", s.reject_threshold, &mut warnings);
     match root.get("use_host_score") {
@@ -151,13 +149,14 @@ pub fn parse(root: &Value) -> (Settings, Vec<String>) {
     if let Some(v) = root.get("max_body_scan") {
         match size_value(v) {
             Some(n) => s.max_body_scan = n,
-            None => warnings.push(format!("max_body_scan: expected a size such as \"256KiB\", got {v:?}; using 256KiB")),
+            None => {
+                warnings.push(format!("max_body_scan: expected a size such as \"256KiB\", got {v:?}; using 256KiB"))
+            }
         }
     }
-    for (key, slot, default) in [
-        ("max_urls", &mut s.max_urls, 10usize),
-        ("all_caps_min_letters", &mut s.all_caps_min_letters, 8usize),
-    ] {
+    for (key, slot, default) in
+        [("max_urls", &mut s.max_urls, 10usize), ("all_caps_min_letters", &mut s.all_caps_min_letters, 8usize)]
+    {
         if let Some(v) = root.get(key) {
             match v.as_i64().and_then(|i| usize::try_from(i).ok()) {
                 Some(n) => *slot = n,
@@ -377,7 +376,10 @@ pub(crate) mod tests {
             "#,
         ));
         assert_eq!(warnings.len(), 10, "{warnings:#?}");
-        assert_eq!((s.required_score, s.reject_threshold, s.max_body_scan, s.max_urls), (5.0, Some(15.0), 256 * 1024, 10));
+        assert_eq!(
+            (s.required_score, s.reject_threshold, s.max_body_scan, s.max_urls),
+            (5.0, Some(15.0), 256 * 1024, 10)
+        );
         assert_eq!(s.score(Check::MissingDate), 1.0);
         assert!(s.rules.is_empty());
     }

@@ -74,7 +74,8 @@ fn valid_zone(token: &str) -> bool {
     }
     let lower = token.to_ascii_lowercase();
     // Obsolete military zones: one letter except J.
-    ZONES.contains(&lower.as_str()) || (lower.len() == 1 && lower != "j" && lower.bytes().all(|b| b.is_ascii_lowercase()))
+    ZONES.contains(&lower.as_str())
+        || (lower.len() == 1 && lower != "j" && lower.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -69,7 +69,10 @@ pub fn evaluate(settings: &Settings, headers: &[(String, String)], bodies: &[Tex
 
     // Custom rules: HTML is matched as its visible text, computed once.
     let texts: Vec<std::borrow::Cow<'_, str>> = if settings.rules.iter().any(|r| matches!(r.target, Target::Body)) {
-        bodies.iter().map(|b| if b.html { html_to_text(&b.content).into() } else { b.content.as_str().into() }).collect()
+        bodies
+            .iter()
+            .map(|b| if b.html { html_to_text(&b.content).into() } else { b.content.as_str().into() })
+            .collect()
     } else {
         Vec::new()
     };
@@ -87,12 +90,14 @@ pub fn evaluate(settings: &Settings, headers: &[(String, String)], bodies: &[Tex
 
 /// `<left@right>` with something on both sides of the `@`.
 fn is_valid_message_id(id: &str) -> bool {
-    id.strip_prefix('<')
-        .and_then(|rest| rest.strip_suffix('>'))
-        .and_then(|inner| inner.split_once('@'))
-        .is_some_and(|(left, right)| {
-            !left.is_empty() && !right.is_empty() && !left.contains(char::is_whitespace) && !right.contains(char::is_whitespace)
-        })
+    id.strip_prefix('<').and_then(|rest| rest.strip_suffix('>')).and_then(|inner| inner.split_once('@')).is_some_and(
+        |(left, right)| {
+            !left.is_empty()
+                && !right.is_empty()
+                && !left.contains(char::is_whitespace)
+                && !right.contains(char::is_whitespace)
+        },
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -232,7 +237,8 @@ mod tests {
         // An empty text/plain alternative does not count as text.
         let hits = evaluate(&s, &good_headers(), &[plain("  \r\n"), html("<p>hi</p>")]);
         assert_eq!(names(&hits), ["HTML_ONLY"]);
-        let hits = evaluate(&s, &good_headers(), &[plain("hi http://a.example/1"), html("<p>hi http://a.example/1</p>")]);
+        let hits =
+            evaluate(&s, &good_headers(), &[plain("hi http://a.example/1"), html("<p>hi http://a.example/1</p>")]);
         assert!(hits.is_empty(), "same URL in both alternatives counts once: {hits:?}");
     }
 

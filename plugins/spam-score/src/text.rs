@@ -36,7 +36,11 @@ fn push_decoded(out: &mut String, text: &str) {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp..];
-        match after.find(';').filter(|&semi| semi <= 10).and_then(|semi| decode_entity(&after[1..semi]).map(|c| (c, semi))) {
+        match after
+            .find(';')
+            .filter(|&semi| semi <= 10)
+            .and_then(|semi| decode_entity(&after[1..semi]).map(|c| (c, semi)))
+        {
             Some((c, semi)) => {
                 out.push(c);
                 rest = &after[semi + 1..];
