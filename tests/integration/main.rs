@@ -13,5 +13,6 @@ mod operations;
 mod plugins;
 mod queue_admin;
 mod session;
+mod smarthost;
 mod smuggling;
 mod tls;
