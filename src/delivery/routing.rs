@@ -86,6 +86,9 @@ impl Router {
                     .to_string(),
                 (None, None) => continue,
             };
+            if password.is_empty() {
+                anyhow::bail!("route {:?}: the AUTH password is empty", route.name.get_ref());
+            }
             let creds = Credentials { user: auth.user.clone(), password, required: auth.required };
             credentials.insert(route.name.get_ref().clone(), Arc::new(creds));
         }
