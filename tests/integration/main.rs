@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod clients;
 mod concurrency;
+mod corpus;
 mod crash;
 mod delivery;
 mod examples;
