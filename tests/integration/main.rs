@@ -3,11 +3,15 @@
 
 mod support;
 
+mod abuse;
 mod cli;
 mod clients;
 mod concurrency;
 mod crash;
+mod crash_loop;
 mod delivery;
+mod disk_faults;
+mod limits;
 mod malformed;
 mod operations;
 mod plugins;
