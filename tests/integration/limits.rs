@@ -150,8 +150,9 @@ fn ten_thousand_idle_connections_cost_little_memory_and_the_next_gets_421() {
     assert_eq!(c.read_reply().code, 250);
     assert_eq!(sluice.queued().len(), 2);
 
-    // An idle connection costs a session task and its buffers, nothing like a thread.
-    assert!(per_conn < 64.0, "{per_conn:.1} KiB per idle connection");
+    // An idle connection costs a session task and its socket, nothing like a thread:
+    // no read buffer is held while it says nothing (about 8 KiB measured).
+    assert!(per_conn < 24.0, "{per_conn:.1} KiB per idle connection");
     drop(held);
     // The slots come back.
     assert!(
