@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5000} sessions=${2:-20} size=${3:-4096} count=${4:-3}
 work=$(mktemp -d)
-cargo build --release -q
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+build_release
 (cd plugins && cargo build --release --target wasm32-wasip2 -q -p noop)
 noop=$PWD/plugins/target/wasm32-wasip2/release/noop.wasm
 
@@ -26,11 +28,11 @@ config() { # NAME PORT PLUGINS
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 start() { # NAME PORT
-  RUST_LOG=warn target/release/sluice serve --config "$work/$1.toml" 2>"$work/$1.log" & pids+=($!)
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$2) 2>/dev/null && return; sleep 0.1; done
-  echo "$1 did not start"; cat "$work/$1.log"; exit 1
+  start_sluice "$work/$1.toml" "$2" "$work/$1.log"
+  pids+=("$sluice_pid")
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -45,14 +47,15 @@ rate() { # PORT PID
   python3 -c "import os; hz=os.sysconf('SC_CLK_TCK'); print(f'{$n/($t1-$t0):.0f} {($c1-$c0)/hz/$n*1e6:.0f}')"
 }
 
-config plain 3625 0
-config plugins 3626 "$count"
-start plain 3625; plain_pid=${pids[-1]}
-start plugins 3626; plugins_pid=${pids[-1]}
+read -r plain_port plugins_port < <(free_ports 2 3625)
+config plain "$plain_port" 0
+config plugins "$plugins_port" "$count"
+start plain "$plain_port"; plain_pid=${pids[-1]}
+start plugins "$plugins_port"; plugins_pid=${pids[-1]}
 # Warm up both, then measure each twice, alternating, and keep the better run.
-for port in 3625 3626; do smtp-source -s 5 -m 300 -l "$size" -f s@example.org -t r@example.com 127.0.0.1:$port >/dev/null 2>&1; done
-read -r p1 pc1 <<<"$(rate 3625 "$plain_pid")"; read -r q1 qc1 <<<"$(rate 3626 "$plugins_pid")"
-read -r p2 pc2 <<<"$(rate 3625 "$plain_pid")"; read -r q2 qc2 <<<"$(rate 3626 "$plugins_pid")"
+for port in "$plain_port" "$plugins_port"; do smtp-source -s 5 -m 300 -l "$size" -f s@example.org -t r@example.com 127.0.0.1:"$port" >/dev/null 2>&1; done
+read -r p1 pc1 <<<"$(rate "$plain_port" "$plain_pid")"; read -r q1 qc1 <<<"$(rate "$plugins_port" "$plugins_pid")"
+read -r p2 pc2 <<<"$(rate "$plain_port" "$plain_pid")"; read -r q2 qc2 <<<"$(rate "$plugins_port" "$plugins_pid")"
 plain=$(( p1 > p2 ? p1 : p2 )); plugged=$(( q1 > q2 ? q1 : q2 ))
 echo "accept throughput, n=$n sessions=$sessions size=$size, $(nproc) cores, $(date -u +%F)"
 echo "  no plugins:               $plain msg/s   (runs: $p1, $p2; server CPU per message: ${pc1}, ${pc2} µs)"
