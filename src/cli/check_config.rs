@@ -11,8 +11,8 @@ use crate::plugin::PluginHost;
 use crate::smtp::tls::load_acceptor;
 
 /// Everything `serve` would refuse to start with, short of binding sockets: the config
-/// itself, the certificates, and every plugin (compiled, imports checked against its
-/// grants, and asked to describe itself).
+/// itself, the certificates, every plugin (compiled, imports checked against its grants,
+/// and asked to describe itself) and the routes' credentials.
 pub fn validate(path: &Path) -> Result<Config, ConfigError> {
     let config = Config::load(path)?;
     if let Some(tls) = &config.tls {
@@ -26,6 +26,9 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
         runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory())))?;
     }
     crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
+    // Routes' credentials (password files are read here, as at start).
+    crate::delivery::routing::Router::new(Arc::new(config.clone()))
+        .map_err(|e| ConfigError::without_position(path, e.to_string()))?;
     Ok(config)
 }
 

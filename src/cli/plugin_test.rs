@@ -54,6 +54,9 @@ pub struct TestArgs {
     pub wall_time: TimeSpan,
     #[arg(long, default_value = "32MiB")]
     pub memory: ByteSize,
+    /// Keep compiled plugins here between runs (default: compile afresh every run).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Print one JSON object instead of a report.
     #[arg(long)]
     pub json: bool,
@@ -190,7 +193,8 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     let resolver = if config.granted().contains(&Grant::Dns) { Some(crate::dns::build_resolver(&dns)?) } else { None };
     let mut host =
         PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
-    let loaded = host.load_one(&config, &scratch.join("cache"), 1000).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let cache = args.cache_dir.clone().unwrap_or_else(|| scratch.join("cache"));
+    let loaded = host.load_one(&config, &cache, 1000).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let (name, version, stages) = (loaded.shared.name.clone(), loaded.version.clone(), loaded.stages.names());
     host.push(loaded);
     let host = Arc::new(host);

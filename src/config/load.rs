@@ -126,6 +126,19 @@ impl Config {
             {
                 return Err(origin.error_at(limit, "max_connections must be at least 1"));
             }
+            if let Some(auth) = &route.auth {
+                let a = auth.get_ref();
+                if a.password.is_some() == a.password_file.is_some() {
+                    return Err(origin.error_at(
+                        auth,
+                        format!("route {name:?}: auth needs password or password_file (one of them)"),
+                    ));
+                }
+                if route.tls == super::TlsMode::None {
+                    return Err(origin
+                        .error_at(auth, format!("route {name:?}: auth needs TLS; credentials never go out in clear")));
+                }
+            }
         }
         Ok(())
     }
@@ -138,6 +151,11 @@ impl Config {
             }
         };
         resolve(&mut self.queue.path);
+        for route in &mut self.routes {
+            if let Some(file) = route.auth.as_mut().and_then(|a| a.get_mut().password_file.as_mut()) {
+                resolve(file);
+            }
+        }
         if let Some(ca) = &mut self.delivery.tls_ca_file {
             resolve(ca.get_mut());
         }

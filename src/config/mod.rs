@@ -32,7 +32,7 @@ pub use metrics::MetricsConfig;
 pub use plugin::{Grant, OnError, PluginConfig, PluginsConfig};
 pub use queue::QueueConfig;
 pub use relay::RelayConfig;
-pub use route::{Host, NextHop, NextHops, RouteConfig, TlsMode};
+pub use route::{Host, NextHop, NextHops, RouteAuth, RouteConfig, TlsMode};
 pub use server::{ListenConfig, ListenTls, ServerConfig};
 pub use tls::TlsConfig;
 pub use units::{ByteSize, TimeSpan};

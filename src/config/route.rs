@@ -33,6 +33,25 @@ pub struct RouteConfig {
     /// Overrides `[delivery] connections_per_destination` for this route.
     #[serde(default)]
     pub max_connections: Option<Spanned<usize>>,
+    /// Authenticate to the next hop (a smarthost), inside TLS only.
+    #[serde(default)]
+    pub auth: Option<Spanned<RouteAuth>>,
+}
+
+/// Credentials for SMTP AUTH towards a route's next hops.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAuth {
+    pub user: String,
+    /// The password itself, or
+    #[serde(default)]
+    pub password: Option<String>,
+    /// a file holding it (first line; relative to the config file), kept out of the config.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Defer instead of sending unauthenticated when the next hop offers no usable AUTH.
+    #[serde(default)]
+    pub required: bool,
 }
 
 fn smtp_port() -> u16 {

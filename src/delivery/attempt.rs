@@ -288,12 +288,13 @@ async fn connect(
         };
         for addr in addrs {
             let target = Target { name: planned.name(), addr };
-            let opened = match SmtpClient::open(&target, destination.tls, &engine.settings).await {
+            let auth = destination.auth.as_deref();
+            let opened = match SmtpClient::open(&target, destination.tls, auth, &engine.settings).await {
                 // A server that offers STARTTLS but cannot finish the handshake still
                 // gets the mail in clear under opportunistic TLS, as with Postfix.
                 Err(error @ ClientError::Tls(_)) if destination.tls == TlsMode::Opportunistic => {
                     tracing::info!(host = %target.label(), %error, "TLS failed; retrying without TLS");
-                    SmtpClient::open(&target, TlsMode::None, &engine.settings).await
+                    SmtpClient::open(&target, TlsMode::None, auth, &engine.settings).await
                 }
                 other => other,
             };

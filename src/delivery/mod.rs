@@ -56,7 +56,7 @@ impl Engine {
         let resolver = crate::dns::build_resolver(&config.dns)?;
         Ok(Arc::new(Engine {
             settings: Arc::new(ClientSettings::new(&config, tls)),
-            router: Router::new(Arc::clone(&config)),
+            router: Router::new(Arc::clone(&config))?,
             pool: Pool::new(&config.delivery),
             max_recipients_per_transaction: config.delivery.max_recipients_per_transaction,
             resolver,

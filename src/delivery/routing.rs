@@ -1,6 +1,7 @@
 //! Deciding where each recipient goes: a plugin's choice for the recipient, then
 //! for the message, then the first `[[route]]` whose domains match.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::outcome::Problem;
@@ -13,6 +14,8 @@ use crate::mail::{Envelope, RouteChoice};
 pub struct Destination {
     /// The route's name (`plugin` for a next hop a plugin chose), for metrics and logs.
     pub route: String,
+    /// SMTP AUTH towards the next hops, if the route has credentials.
+    pub auth: Option<Arc<Credentials>>,
     pub hosts: Hosts,
     /// For MX hosts and next hops written without a port.
     pub port: u16,
@@ -43,11 +46,53 @@ impl std::fmt::Display for Destination {
 
 pub struct Router {
     config: Arc<Config>,
+    /// AUTH credentials by route name, password files read once per configuration.
+    credentials: HashMap<String, Arc<Credentials>>,
+}
+
+/// What to authenticate to a route's next hops with.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    /// Defer rather than send unauthenticated.
+    pub required: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Router {
-    pub fn new(config: Arc<Config>) -> Router {
-        Router { config }
+    pub fn new(config: Arc<Config>) -> anyhow::Result<Router> {
+        let mut credentials = HashMap::new();
+        for route in &config.routes {
+            let Some(auth) = &route.auth else { continue };
+            let auth = auth.get_ref();
+            let password = match (&auth.password, &auth.password_file) {
+                (Some(password), _) => password.clone(),
+                (None, Some(file)) => std::fs::read_to_string(file)
+                    .map_err(|e| {
+                        anyhow::anyhow!("route {:?}: cannot read {}: {e}", route.name.get_ref(), file.display())
+                    })?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                (None, None) => continue,
+            };
+            if password.is_empty() {
+                anyhow::bail!("route {:?}: the AUTH password is empty", route.name.get_ref());
+            }
+            let creds = Credentials { user: auth.user.clone(), password, required: auth.required };
+            credentials.insert(route.name.get_ref().clone(), Arc::new(creds));
+        }
+        Ok(Router { config, credentials })
     }
 
     /// The destination of recipient `index` of `envelope`.
@@ -72,6 +117,7 @@ impl Router {
             Some(RouteChoice::NextHop(text)) => match text.parse::<NextHop>() {
                 Ok(hop) => Ok(Destination {
                     route: "plugin".to_string(),
+                    auth: None,
                     hosts: Hosts::Fixed(vec![hop]),
                     port: 25,
                     tls: TlsMode::Opportunistic,
@@ -93,6 +139,7 @@ impl Router {
         };
         Destination {
             route: route.name.get_ref().clone(),
+            auth: self.credentials.get(route.name.get_ref()).cloned(),
             hosts,
             port: route.port,
             tls: route.tls,
@@ -116,7 +163,7 @@ mod tests {
         let text = format!(
             "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:25\"]\n[queue]\npath = \"q\"\n{routes}"
         );
-        Router::new(Arc::new(Config::parse(std::path::Path::new("/x/s.toml"), &text).unwrap()))
+        Router::new(Arc::new(Config::parse(std::path::Path::new("/x/s.toml"), &text).unwrap())).unwrap()
     }
 
     #[test]

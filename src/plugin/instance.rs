@@ -101,8 +101,12 @@ impl Instance {
                 return Err(CpuTimeExceeded.into());
             }
             state.ticks_left -= 1;
-            // Yield at every tick so a busy plugin never holds up other sessions.
-            Ok(UpdateDeadline::Yield(1))
+            // Yield at every tick so a busy plugin never holds up other sessions. Tokio's
+            // own yield matters: it lets the worker poll for I/O before resuming this
+            // task, where a plain wake-up would keep a spinning plugin ahead of every
+            // session waiting on its socket (the I/O driver is then polled only every
+            // few dozen task polls, each a whole tick of wasm).
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
         });
         store.data_mut().ticks_left = PluginEngine::ticks(plugin.cpu_time);
         store.set_epoch_deadline(1);

@@ -27,6 +27,8 @@ pub enum BufferStatus {
     TooBig,
     /// The spill file could not be written.
     IoError,
+    /// The spill file could not be written because the disk (or quota) is full.
+    NoSpace,
 }
 
 #[derive(Debug)]
@@ -124,7 +126,10 @@ impl MessageBuffer {
 
     fn fail(&mut self, error: io::Error) {
         tracing::warn!(path = %self.spill_path.display(), %error, "cannot spill message to disk");
-        self.status = BufferStatus::IoError;
+        self.status = match error.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => BufferStatus::NoSpace,
+            _ => BufferStatus::IoError,
+        };
         self.pending = Vec::new();
     }
 
@@ -212,6 +217,24 @@ mod tests {
         stored.extend(std::fs::read(buffer.spill_file().unwrap()).unwrap());
         assert_eq!(stored, expected);
         drop(buffer);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_while_spilling_is_told_apart_from_other_errors() {
+        // /dev/full answers every write with ENOSPC; reach it through a link, which is
+        // all that Drop removes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spill");
+        if !Path::new("/dev/full").exists() || std::os::unix::fs::symlink("/dev/full", &path).is_err() {
+            return;
+        }
+        let mut buffer = MessageBuffer::new(10 << 20, path.clone());
+        append(&mut buffer, &vec![b'x'; MEMORY_THRESHOLD + SPILL_BATCH + 1]).await;
+        append(&mut buffer, &vec![b'y'; SPILL_BATCH]).await;
+        assert_eq!(buffer.finish().await, BufferStatus::NoSpace);
+        drop(buffer);
+        assert!(Path::new("/dev/full").exists());
         assert!(!path.exists());
     }
 

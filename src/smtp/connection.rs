@@ -14,6 +14,8 @@ use super::reply::Reply;
 use super::stream::Stream;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// Above this, an empty read buffer is given back before waiting for an idle client.
+const IDLE_BUFFER: usize = 1024;
 
 pub enum ReadError {
     /// The client closed the connection.
@@ -40,7 +42,7 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(stream: Stream) -> Self {
-        Connection { stream: Some(stream), input: BytesMut::with_capacity(1024), output: Vec::with_capacity(512) }
+        Connection { stream: Some(stream), input: BytesMut::new(), output: Vec::new() }
     }
 
     pub fn stream_ref(&self) -> Option<&Stream> {
@@ -69,10 +71,24 @@ impl Connection {
     /// Flushes pending replies if the client is now waiting for them, then reads more.
     pub async fn fill(&mut self, deadline: Instant) -> Result<(), ReadError> {
         self.flush().await.map_err(ReadError::Io)?;
-        self.input.reserve(READ_CHUNK);
         let Some(stream) = self.stream.as_mut() else {
             return Err(ReadError::Io(io::Error::from(io::ErrorKind::NotConnected)));
         };
+        // An idle client holds no read buffer while we wait for it: with thousands of
+        // idle connections the 16 KiB each would be most of the server's memory.
+        if self.input.is_empty()
+            && let Stream::Plain(tcp) = stream
+        {
+            if self.input.capacity() > IDLE_BUFFER {
+                self.input = BytesMut::new();
+            }
+            match timeout_at(deadline, tcp.readable()).await {
+                Err(_) => return Err(ReadError::TimedOut),
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
+                Ok(Ok(())) => {}
+            }
+        }
+        self.input.reserve(READ_CHUNK);
         match timeout_at(deadline, stream.read_buf(&mut self.input)).await {
             Err(_) => Err(ReadError::TimedOut),
             Ok(Ok(0)) => Err(ReadError::Closed),

@@ -6,13 +6,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -33,13 +34,38 @@ pub struct SmtpServer {
     next_session: Arc<AtomicU64>,
 }
 
+/// A listening socket. IPv6 sockets are IPv6-only, so `0.0.0.0:25` and `[::]:25` can
+/// both be configured (Linux would otherwise give `[::]` the IPv4 traffic too, and
+/// refuse the second bind); the backlog is large enough for connection bursts.
+fn listen_on(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv6() { TcpSocket::new_v6()? } else { TcpSocket::new_v4()? };
+    socket.set_reuseaddr(true)?;
+    if address.is_ipv6() {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor, and a c_int option value of the right size.
+        let result = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                std::ptr::from_ref(&on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if result != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    socket.bind(address)?;
+    socket.listen(4096)
+}
+
 impl SmtpServer {
     /// Binds every configured listener; fails if any address is unavailable.
     pub async fn bind(listen: &[ListenConfig]) -> io::Result<SmtpServer> {
         let mut listeners = Vec::with_capacity(listen.len());
         for config in listen {
-            let listener = TcpListener::bind(config.address)
-                .await
+            let listener = listen_on(config.address)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.address)))?;
             listeners.push((listener, config.clone()));
         }

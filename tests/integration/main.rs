@@ -3,15 +3,23 @@
 
 mod support;
 
+mod abuse;
 mod cli;
 mod clients;
 mod concurrency;
+mod corpus;
 mod crash;
+mod crash_loop;
 mod delivery;
+mod disk_faults;
+mod examples;
+mod limits;
 mod malformed;
 mod operations;
+mod plugin_fixtures;
 mod plugins;
 mod queue_admin;
 mod session;
+mod smarthost;
 mod smuggling;
 mod tls;

@@ -88,6 +88,12 @@ fn hundred_megabyte_line_is_discarded_with_bounded_memory() {
     assert_eq!((r.code, r.status()), (500, "5.5.2"));
     assert_eq!(c.cmd("NOOP").code, 250);
     let growth = rss_kib(sluice.pid()).saturating_sub(rss_before);
+    eprintln!(
+        "REPORT 100MB-line: 500 {} after 100 MiB without a newline, RSS +{} KiB (peak {} MiB)",
+        r.status(),
+        growth,
+        sluice.peak_rss_kib() / 1024
+    );
     assert!(growth < 20 * 1024, "RSS grew by {growth} KiB for one 100 MB line");
 }
 

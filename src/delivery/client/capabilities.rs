@@ -14,6 +14,9 @@ pub struct Capabilities {
     pub starttls: bool,
     pub dsn: bool,
     pub enhanced_status_codes: bool,
+    /// SASL mechanisms offered with `AUTH` that we can use.
+    pub auth_plain: bool,
+    pub auth_login: bool,
 }
 
 impl Capabilities {
@@ -30,6 +33,12 @@ impl Capabilities {
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "STARTTLS" => caps.starttls = true,
                 "DSN" => caps.dsn = true,
+                "AUTH" => {
+                    for mechanism in words.by_ref() {
+                        caps.auth_plain |= mechanism.eq_ignore_ascii_case("PLAIN");
+                        caps.auth_login |= mechanism.eq_ignore_ascii_case("LOGIN");
+                    }
+                }
                 "ENHANCEDSTATUSCODES" => caps.enhanced_status_codes = true,
                 _ => {}
             }

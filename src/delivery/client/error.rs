@@ -15,6 +15,7 @@ pub enum Stage {
     Ehlo,
     StartTls,
     TlsHandshake,
+    Auth,
     Rset,
     Mail,
     Rcpt,
@@ -32,6 +33,7 @@ impl fmt::Display for Stage {
             Stage::Ehlo => "after EHLO",
             Stage::StartTls => "after STARTTLS",
             Stage::TlsHandshake => "during the TLS handshake",
+            Stage::Auth => "after AUTH",
             Stage::Rset => "after RSET",
             Stage::Mail => "after MAIL FROM",
             Stage::Rcpt => "after RCPT TO",
@@ -62,6 +64,12 @@ pub enum ClientError {
     StartTlsRefused(Reply),
     #[error("TLS handshake failed: {0}")]
     Tls(String),
+    /// Our credentials were refused.
+    #[error("authentication failed: {0}")]
+    AuthFailed(Reply),
+    /// The route requires AUTH, but the host (or the session without TLS) offers none we use.
+    #[error("authentication is required, but not available")]
+    AuthUnavailable,
 }
 
 impl ClientError {
@@ -72,6 +80,7 @@ impl ClientError {
             ClientError::Protocol(s, _) | ClientError::Rejected(s, _) => *s,
             ClientError::TlsUnavailable | ClientError::StartTlsRefused(_) => Stage::StartTls,
             ClientError::Tls(_) => Stage::TlsHandshake,
+            ClientError::AuthFailed(_) | ClientError::AuthUnavailable => Stage::Auth,
         }
     }
 
@@ -99,6 +108,13 @@ impl ClientError {
             ClientError::Protocol(stage, what) => local("4.5.0", format!("protocol error {stage}: {what}")),
             ClientError::TlsUnavailable => local("4.7.4", "TLS is required, but was not offered by the host".into()),
             ClientError::Tls(what) => local("4.7.5", format!("TLS handshake failed: {what}")),
+            // A refused password is a configuration problem here, not the message's:
+            // defer, as Postfix does, until someone fixes it.
+            ClientError::AuthFailed(reply) => local(
+                "4.7.8",
+                format!("authentication to the next hop failed: {}", reply.to_string().replace('\n', " ")),
+            ),
+            ClientError::AuthUnavailable => local("4.7.0", "the next hop offers no AUTH we can use over TLS".into()),
         }
     }
 }

@@ -8,12 +8,14 @@ use super::connection::Connection;
 use super::error::{ClientError, Stage};
 use super::{ClientSettings, SmtpClient, Target, tls};
 use crate::config::TlsMode;
+use crate::delivery::routing::Credentials;
 
 impl SmtpClient {
     /// Connects to `target` and gets it ready for MAIL.
     pub async fn open(
         target: &Target,
         mode: TlsMode,
+        auth: Option<&Credentials>,
         settings: &Arc<ClientSettings>,
     ) -> Result<SmtpClient, ClientError> {
         let t = &settings.timeouts;
@@ -54,6 +56,9 @@ impl SmtpClient {
                 return Err(ClientError::StartTlsRefused(reply));
             }
         }
+        if let Some(credentials) = auth {
+            authenticate(&mut conn, &caps, credentials, settings).await?;
+        }
         Ok(SmtpClient {
             conn,
             caps,
@@ -66,6 +71,39 @@ impl SmtpClient {
             out: Vec::with_capacity(8192),
         })
     }
+}
+
+/// SMTP AUTH (RFC 4954) with PLAIN, or LOGIN, only over TLS. Without TLS or a usable
+/// mechanism, carries on unauthenticated unless the route requires AUTH.
+async fn authenticate(
+    conn: &mut Connection,
+    caps: &Capabilities,
+    credentials: &Credentials,
+    settings: &ClientSettings,
+) -> Result<(), ClientError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let t = settings.timeouts.command;
+    if !conn.is_tls() || !(caps.auth_plain || caps.auth_login) {
+        return if credentials.required { Err(ClientError::AuthUnavailable) } else { Ok(()) };
+    }
+    let steps: Vec<String> = if caps.auth_plain {
+        let token = format!("\0{}\0{}", credentials.user, credentials.password);
+        vec![format!("AUTH PLAIN {}", BASE64.encode(token))]
+    } else {
+        vec!["AUTH LOGIN".to_string(), BASE64.encode(&credentials.user), BASE64.encode(&credentials.password)]
+    };
+    let last = steps.len() - 1;
+    for (i, step) in steps.iter().enumerate() {
+        conn.write_all(format!("{step}\r\n").as_bytes(), Stage::Auth, t).await?;
+        let reply = conn.read_reply(Stage::Auth, t).await?;
+        let expected = if i == last { 235 } else { 334 };
+        if reply.code != expected {
+            return Err(ClientError::AuthFailed(reply));
+        }
+    }
+    Ok(())
 }
 
 async fn hello(conn: &mut Connection, settings: &ClientSettings) -> Result<Capabilities, ClientError> {

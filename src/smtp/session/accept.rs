@@ -21,6 +21,7 @@ async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decode
     match buffer.finish().await {
         BufferStatus::TooBig => Some(replies::MESSAGE_TOO_BIG),
         BufferStatus::IoError => Some(replies::QUEUE_IO_ERROR),
+        BufferStatus::NoSpace => Some(replies::QUEUE_FULL),
         BufferStatus::Ok if decoder.saw_bare_newline && limits.bare_newlines == BareNewlines::Reject => {
             Some(replies::BARE_NEWLINE)
         }

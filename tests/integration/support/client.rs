@@ -23,6 +23,8 @@ impl Reply {
 
 pub struct Client {
     reader: BufReader<Box<dyn ReadWrite>>,
+    /// The socket, when the client made it (for tests that take it over).
+    tcp: Option<TcpStream>,
 }
 
 pub trait ReadWrite: Read + Write + Send {}
@@ -41,11 +43,18 @@ impl Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         stream.set_nodelay(true).unwrap();
-        Client { reader: BufReader::new(Box::new(stream)) }
+        let tcp = stream.try_clone().ok();
+        Client { reader: BufReader::new(Box::new(stream)), tcp }
     }
 
     pub fn from_stream(stream: Box<dyn ReadWrite>) -> Client {
-        Client { reader: BufReader::new(stream) }
+        Client { reader: BufReader::new(stream), tcp: None }
+    }
+
+    /// The TCP socket of a client made by [`Client::connect`], for raw use.
+    pub fn into_tcp(self) -> TcpStream {
+        assert!(self.reader.buffer().is_empty(), "unread data would be lost");
+        self.tcp.expect("a client made by connect")
     }
 
     pub fn into_inner(self) -> Box<dyn ReadWrite> {

@@ -29,3 +29,29 @@ pub fn testing(name: &str, extra_keys: &str, config: &str) -> String {
         wasm("testing").display()
     )
 }
+
+/// The JavaScript example plugin, built once per test run with componentize-js
+/// (`plugins/external-tagger-js/build.sh`, which needs node and npm; `scripts/test`
+/// installs them).
+pub fn external_tagger_js() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/external-tagger-js");
+            let out = Command::new("bash").arg(dir.join("build.sh")).output().expect("run build.sh");
+            assert!(
+                out.status.success(),
+                "building the JavaScript plugin failed (node and npm installed?):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            dir.join("external-tagger.wasm")
+        })
+        .clone()
+}
+
+/// Compiled plugins shared by the tests that run `sluice plugin test`, so each
+/// component is compiled once per test run rather than once per case.
+pub fn compile_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}

@@ -139,6 +139,16 @@ impl Sluice {
         self.child.as_ref().expect("running").id()
     }
 
+    /// The server's resident memory now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+
+    /// The most resident memory the server has had (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -234,6 +244,16 @@ impl Drop for Sluice {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A `kB` field of `/proc/PID/status`.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn list_dir(dir: &Path) -> Vec<PathBuf> {

@@ -25,6 +25,10 @@ pub struct SinkOptions {
     pub drop_mid_data_transactions: usize,
     /// Offer STARTTLS with this certificate.
     pub starttls: Option<Arc<TestPki>>,
+    /// Sent in clear right after the `220` to STARTTLS, in the same write: a
+    /// man-in-the-middle's injected replies, which the client must not take as
+    /// coming through TLS.
+    pub starttls_injection: Option<String>,
     pub pipelining: bool,
     pub eight_bit_mime: bool,
     pub smtputf8: bool,
@@ -44,6 +48,7 @@ impl Default for SinkOptions {
             fail_data_transactions: 0,
             drop_mid_data_transactions: 0,
             starttls: None,
+            starttls_injection: None,
             pipelining: true,
             eight_bit_mime: true,
             smtputf8: true,
@@ -80,6 +85,8 @@ pub struct Sink {
     pub commands: Arc<Mutex<Vec<String>>>,
     /// While set, every RCPT gets `451 4.3.0`.
     pub paused: Arc<AtomicBool>,
+    /// Every byte each connection sent us, in order (the plaintext after STARTTLS).
+    raw: Arc<Mutex<Vec<RawLog>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -105,6 +112,7 @@ impl Sink {
             connections: Arc::default(),
             commands: Arc::default(),
             paused: Arc::default(),
+            raw: Arc::default(),
             stop: Arc::default(),
         };
         let shared = Shared {
@@ -113,6 +121,7 @@ impl Sink {
             transactions: Arc::clone(&sink.transactions),
             commands: Arc::clone(&sink.commands),
             paused: Arc::clone(&sink.paused),
+            raw: Arc::clone(&sink.raw),
         };
         let (stop, connections) = (Arc::clone(&sink.stop), Arc::clone(&sink.connections));
         std::thread::spawn(move || {
@@ -154,6 +163,12 @@ impl Sink {
         }
     }
 
+    /// What each connection sent, byte for byte as read (after STARTTLS: the plaintext
+    /// inside TLS), in the order the connections were accepted.
+    pub fn raw_sessions(&self) -> Vec<Vec<u8>> {
+        self.raw.lock().unwrap().iter().map(|r| r.lock().unwrap().clone()).collect()
+    }
+
     /// Recipients accepted, over all transactions.
     pub fn recipients(&self) -> Vec<String> {
         self.accepted().into_iter().flat_map(|t| t.recipients).collect()
@@ -178,10 +193,38 @@ struct Shared {
     transactions: Arc<AtomicUsize>,
     commands: Arc<Mutex<Vec<String>>>,
     paused: Arc<AtomicBool>,
+    raw: Arc<Mutex<Vec<RawLog>>>,
 }
 
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
+
+/// The bytes one connection sent.
+type RawLog = Arc<Mutex<Vec<u8>>>;
+
+/// Records what is read through it.
+struct Tee<S> {
+    inner: S,
+    log: RawLog,
+}
+
+impl<S: Read> Read for Tee<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.log.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<S: Write> Write for Tee<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 struct Conn {
     reader: BufReader<Box<dyn Stream>>,
@@ -212,7 +255,10 @@ fn address(arg: &str) -> String {
 impl Shared {
     fn session(&self, stream: TcpStream) {
         let o = &self.options;
-        let mut conn = Conn { reader: BufReader::new(Box::new(stream.try_clone().unwrap())), tls: false };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        self.raw.lock().unwrap().push(Arc::clone(&log));
+        let tee = Tee { inner: stream.try_clone().unwrap(), log: Arc::clone(&log) };
+        let mut conn = Conn { reader: BufReader::new(Box::new(tee)), tls: false };
         let mut raw = Some(stream);
         conn.send("220 sink.test ESMTP test sink\r\n");
         let mut helo = String::new();
@@ -267,10 +313,10 @@ impl Shared {
                         conn.send("502 5.5.1 no TLS\r\n");
                         continue;
                     };
-                    conn.send("220 2.0.0 go ahead\r\n");
+                    conn.send(&format!("220 2.0.0 go ahead\r\n{}", o.starttls_injection.as_deref().unwrap_or("")));
                     let config = server_config(pki);
                     let Ok(server) = ServerConnection::new(config) else { return };
-                    let tls = StreamOwned::new(server, tcp);
+                    let tls = Tee { inner: StreamOwned::new(server, tcp), log: Arc::clone(&log) };
                     conn = Conn { reader: BufReader::new(Box::new(tls)), tls: true };
                     helo.clear();
                     mail = None;
