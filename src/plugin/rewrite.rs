@@ -95,7 +95,10 @@ fn render(name: &str, value: &str) -> Result<Field<'static>, Invalid> {
     out.push(b':');
     let mut line_len = name.len() + 1;
     for word in value.split(' ') {
-        if line_len + 1 + word.len() > FOLD_AT && line_len > name.len() + 1 {
+        // Never fold before an empty word (a run of spaces, or a trailing one): the
+        // continuation line could then be whitespace only, which RFC 5322 §3.2.2 forbids
+        // and which some parsers take for the end of the header section.
+        if !word.is_empty() && line_len + 1 + word.len() > FOLD_AT && line_len > name.len() + 1 {
             out.extend_from_slice(b"\r\n\t");
             line_len = 1;
         } else {
@@ -192,5 +195,25 @@ mod tests {
         let unfolded = out.replace("\r\n\t", " ");
         assert!(unfolded.starts_with(&format!("X-Long: {value}\r\n")));
         assert!(apply_header_edits(b"", &[HeaderEdit::Add("X-Blob".into(), "x".repeat(1200))]).is_err());
+    }
+
+    /// Found by the plugin_output fuzz target: a run of spaces (or a trailing space)
+    /// after a long word used to be folded into whitespace-only continuation lines.
+    #[test]
+    fn folding_never_leaves_a_whitespace_only_line() {
+        for value in [
+            format!("{} ", "a".repeat(76)),
+            format!("{}{}b", "a".repeat(76), " ".repeat(300)),
+            format!("{}x:192.0.2.1", " ".repeat(800)),
+            format!("{}  ", vec!["word"; 40].join(" ")),
+        ] {
+            let out = apply("", &[HeaderEdit::Add("X-Spaces".into(), value.clone())]);
+            assert!(out.ends_with("\r\n\r\n"), "{out:?}");
+            for line in out.trim_end_matches("\r\n").split("\r\n") {
+                assert!(!line.trim_matches([' ', '\t']).is_empty(), "whitespace-only line in {out:?}");
+                assert!(line.len() <= MAX_LINE, "{out:?}");
+            }
+            assert_eq!(out.replace("\r\n\t", " "), format!("X-Spaces: {value}\r\n\r\n"));
+        }
     }
 }
