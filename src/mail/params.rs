@@ -57,8 +57,14 @@ pub struct RcptParams {
     pub orcpt: Option<String>,
 }
 
-/// xtext (RFC 3461 §4): printable ASCII except `+` and `=`, with `+XX` hex escapes.
+/// xtext (RFC 3461 §4): printable ASCII except `+` and `=`, with `+XX` hex escapes;
+/// with `allow_utf8` (RFC 6533) also non-ASCII characters, except the C1 controls.
 pub fn is_xtext(text: &str, allow_utf8: bool) -> bool {
+    // U+0080..U+009F are valid UTF-8, but an ORCPT is copied into DSNs and logs, where a
+    // raw control character could end a line or drive a terminal.
+    if allow_utf8 && text.chars().any(char::is_control) {
+        return false;
+    }
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {

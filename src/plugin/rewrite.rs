@@ -95,10 +95,11 @@ fn render(name: &str, value: &str) -> Result<Field<'static>, Invalid> {
     out.push(b':');
     let mut line_len = name.len() + 1;
     for word in value.split(' ') {
-        // Never fold before an empty word (a run of spaces, or a trailing one): the
-        // continuation line could then be whitespace only, which RFC 5322 §3.2.2 forbids
-        // and which some parsers take for the end of the header section.
-        if !word.is_empty() && line_len + 1 + word.len() > FOLD_AT && line_len > name.len() + 1 {
+        // Never fold before a word of whitespace only (empty in a run of spaces or after
+        // a trailing one, or tabs): the continuation line would then be whitespace only,
+        // which RFC 5322 §3.2.2 forbids and some parsers take for the end of the section.
+        let blank = word.bytes().all(|b| b == b'\t');
+        if !blank && line_len + 1 + word.len() > FOLD_AT && line_len > name.len() + 1 {
             out.extend_from_slice(b"\r\n\t");
             line_len = 1;
         } else {
@@ -206,6 +207,9 @@ mod tests {
             format!("{}{}b", "a".repeat(76), " ".repeat(300)),
             format!("{}x:192.0.2.1", " ".repeat(800)),
             format!("{}  ", vec!["word"; 40].join(" ")),
+            // Found by the plugin_output fuzz target: a tab-only word after spaces.
+            format!("{}\t\t  ", " ".repeat(100)),
+            format!("{} \t x", "a".repeat(76)),
         ] {
             let out = apply("", &[HeaderEdit::Add("X-Spaces".into(), value.clone())]);
             assert!(out.ends_with("\r\n\r\n"), "{out:?}");

@@ -187,4 +187,13 @@ mod tests {
         assert_eq!(code("ORCPT=rfc822;"), 501);
         assert_eq!(code("XFOO"), 555);
     }
+
+    #[test]
+    fn utf8_orcpt_only_with_smtputf8_and_without_c1_controls() {
+        let orcpt = "ORCPT=utf-8;j\u{fc}rgen@example.com";
+        assert!(parse_rcpt_params(orcpt, true).is_ok());
+        assert_eq!(parse_rcpt_params(orcpt, false).unwrap_err().code, 501);
+        // Found by the smtp_command fuzz target: U+009C (a C1 control) was accepted.
+        assert_eq!(parse_rcpt_params("ORCPT=rTUSCESS;\u{9c}", true).unwrap_err().code, 501);
+    }
 }
