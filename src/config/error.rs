@@ -1,6 +1,6 @@
 //! Config errors that point at the offending spot: `FILE:LINE:COL: message`.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -40,10 +40,20 @@ fn line_and_column(source: &str, offset: usize) -> (usize, usize) {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{}: ", self.file.display())?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
         }
+        // Messages quote the config's values (`unknown variant "..."`), and a TOML string
+        // may hold "\n": escape control characters so an error stays one line.
+        for c in self.message.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_debug())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -59,5 +69,12 @@ mod tests {
         assert_eq!(line_and_column(src, 0), (1, 1));
         assert_eq!(line_and_column(src, 6), (2, 1));
         assert_eq!(line_and_column(src, 11), (2, 6));
+    }
+
+    #[test]
+    fn quoted_control_characters_do_not_break_the_line() {
+        // Found by the config fuzz target: `on_error = "conti\nue"`.
+        let error = ConfigError::at(Path::new("s.toml"), "x", Some(0..1), "unknown variant `conti\nue`");
+        assert_eq!(error.to_string(), "s.toml:1:1: unknown variant `conti\\nue`");
     }
 }
