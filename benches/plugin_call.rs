@@ -37,6 +37,8 @@ fn host(runtime: &tokio::runtime::Runtime) -> Arc<PluginHost> {
         wall_time: TimeSpan::secs(5),
         memory: ByteSize(32 << 20),
         config: toml::Table::new(),
+        // Measures instantiation with every call: a fresh instance per session.
+        reuse_instances: false,
     };
     let cache = std::env::temp_dir().join("sluice-bench-plugin-cache");
     runtime.block_on(async {

@@ -163,6 +163,8 @@ fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
         wall_time: args.wall_time,
         memory: args.memory,
         config: table,
+        // Every case starts from a fresh instance, as a session without reuse would.
+        reuse_instances: false,
     })
 }
 

@@ -34,6 +34,11 @@ pub struct PluginConfig {
     /// The plugin's own settings, handed to it through the `config` interface.
     #[serde(default)]
     pub config: toml::Table,
+    /// Let an instance serve later sessions (one at a time) instead of starting afresh
+    /// for each: for plugins that keep nothing about a session in their globals, and
+    /// whose set-up (parsing config, compiling rules) costs more than a call.
+    #[serde(default)]
+    pub reuse_instances: bool,
 }
 
 fn no_grants() -> Spanned<Vec<Spanned<String>>> {

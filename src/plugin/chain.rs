@@ -82,8 +82,9 @@ enum Flow {
     Stop(Decision),
 }
 
-/// The plugins of one SMTP session. Instances are created on first use and kept for
-/// the session; one that fails is dropped and replaced on the next call.
+/// The plugins of one SMTP session. Instances are created on first use (or taken from
+/// the plugin's idle instances, with `reuse_instances`) and kept for the session; one
+/// that fails is dropped and replaced on the next call.
 pub struct PluginSession {
     host: Arc<PluginHost>,
     instances: Vec<Option<Instance>>,
@@ -92,6 +93,16 @@ pub struct PluginSession {
     pub notes: Notes,
     /// Set by the offline runner to record every call.
     pub trace: Option<Vec<CallRecord>>,
+}
+
+impl Drop for PluginSession {
+    fn drop(&mut self) {
+        for (plugin, instance) in self.host.plugins().iter().zip(self.instances.drain(..)) {
+            if let Some(instance) = instance {
+                plugin.idle.give(instance);
+            }
+        }
+    }
 }
 
 impl PluginSession {
@@ -124,10 +135,14 @@ impl PluginSession {
 
     async fn instance(&mut self, index: usize) -> Result<&mut Instance, Failure> {
         if self.instances[index].is_none() {
-            let engine = self.host.engine().ok_or_else(|| Failure::Unavailable("no engine".into()))?;
             let plugin = &self.host.plugins()[index];
-            let instance =
-                Instance::new(engine, &plugin.pre, &plugin.shared, self.host.services(), self.host.slots()).await?;
+            let instance = match plugin.idle.take() {
+                Some(instance) => instance,
+                None => {
+                    let engine = self.host.engine().ok_or_else(|| Failure::Unavailable("no engine".into()))?;
+                    Instance::new(engine, &plugin.pre, &plugin.shared, self.host.services(), self.host.slots()).await?
+                }
+            };
             self.instances[index] = Some(instance);
         }
         self.instances[index].as_mut().ok_or_else(|| Failure::Unavailable("instance lost".into()))

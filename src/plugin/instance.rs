@@ -72,6 +72,11 @@ pub struct Instance {
     store: Store<PluginState>,
     bindings: Plugin,
     _slot: OwnedSemaphorePermit,
+    /// Sessions it has finished serving (see `reuse_instances`).
+    sessions: u32,
+    /// A call was started and has not returned: its future was dropped mid-call (the
+    /// session was cancelled), so the instance's state is unknown.
+    in_call: bool,
 }
 
 impl Instance {
@@ -118,7 +123,7 @@ impl Instance {
             }
             Ok(Ok(bindings)) => bindings,
         };
-        Ok(Instance { store, bindings, _slot: slot })
+        Ok(Instance { store, bindings, _slot: slot, sessions: 0, in_call: false })
     }
 
     /// Calls into the instance. After any failure the instance must be dropped: its
@@ -133,11 +138,21 @@ impl Instance {
         state.limits.denied = false;
         state.deadline = tokio::time::Instant::now() + plugin.wall_time;
         self.store.set_epoch_deadline(1);
-        match tokio::time::timeout(plugin.wall_time, call(&self.bindings, &mut self.store)).await {
+        self.in_call = true;
+        let outcome = tokio::time::timeout(plugin.wall_time, call(&self.bindings, &mut self.store)).await;
+        self.in_call = false;
+        match outcome {
             Err(_) => Err(Failure::WallTime),
             Ok(Ok(result)) => Ok(result),
             Ok(Err(error)) => Err(classify(&error, &self.store).unwrap_or_else(|| Failure::Trap(first_line(&error)))),
         }
+    }
+
+    /// Counts a session it served; returns how many it has served, or `None` when a
+    /// call was cut off (the instance must not serve again).
+    pub fn finish_session(&mut self) -> Option<u32> {
+        self.sessions += 1;
+        (!self.in_call).then_some(self.sessions)
     }
 
     /// The most memory the instance has had.

@@ -12,6 +12,7 @@ use super::bindings::exports::sluice::plugin::hooks::PluginInfo as WitInfo;
 use super::bindings::sluice::plugin::types::Stage as WitStage;
 use super::cache;
 use super::engine::PluginEngine;
+use super::idle::IdleInstances;
 use super::instance::Instance;
 use super::shared::{LogLimiter, PluginShared, Services};
 use super::stage::{Stage, StageSet};
@@ -26,6 +27,8 @@ pub struct LoadedPlugin {
     /// The name the plugin gives itself (the config's name is the one used).
     pub declared_name: String,
     pub stages: StageSet,
+    /// Instances waiting for their next session (`reuse_instances` only).
+    pub idle: IdleInstances,
 }
 
 /// A load failure, and which part of the plugin's config entry it is about.
@@ -134,6 +137,7 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         config: config.config.clone(),
         log_limiter: LogLimiter::new(ctx.log_rate),
         peak_memory: Default::default(),
+        reuse_instances: config.reuse_instances,
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await
@@ -152,7 +156,10 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         WitStage::RcptTo => Stage::RcptTo,
         WitStage::Data => Stage::Data,
     });
-    Ok(LoadedPlugin { shared, pre, version: info.version, declared_name: info.name, stages: stages.collect() })
+    let idle = IdleInstances::new(&shared, ctx.slots.available_permits());
+    // The instance that answered `describe` is as good as a fresh one.
+    idle.give(instance);
+    Ok(LoadedPlugin { shared, pre, version: info.version, declared_name: info.name, stages: stages.collect(), idle })
 }
 
 fn check_imports(

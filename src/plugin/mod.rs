@@ -7,6 +7,7 @@ mod cache;
 mod chain;
 mod engine;
 mod host;
+mod idle;
 mod imports;
 mod instance;
 mod loader;

@@ -328,6 +328,32 @@ fn the_kv_store_is_shared_by_sessions_and_private_to_the_plugin() {
     assert_eq!(counts, ["1", "2", "3"]);
 }
 
+#[test]
+fn reused_instances_serve_later_sessions_and_fresh_ones_do_not() {
+    let calls = |extra: &str| -> Vec<String> {
+        let plugins = testing("calls", extra, "stage = \"data\"\naction = \"instance-calls\"");
+        let sluice = server(&plugins);
+        for _ in 0..3 {
+            let (mut c, _) = Client::connect(sluice.addr);
+            assert_eq!(c.send_mail("alice@example.org", &["bob@example.com"], "Subject: n\r\n\r\nx").code, 250);
+            assert_eq!(c.cmd("QUIT").code, 221);
+            assert!(c.is_closed());
+            // The session hands its instances back as its task ends, just after closing.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sluice
+            .queued()
+            .iter()
+            .map(|q| {
+                let text = String::from_utf8_lossy(&q.message).to_string();
+                text.lines().find_map(|l| l.strip_prefix("X-Instance-Calls: ").map(str::to_string)).unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(calls(""), ["1", "1", "1"]);
+    assert_eq!(calls("reuse_instances = true"), ["1", "2", "3"]);
+}
+
 fn check_config(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");

@@ -13,6 +13,7 @@
 //! ```
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sluice_plugin::config::{self, Value};
 use sluice_plugin::prelude::*;
@@ -57,6 +58,9 @@ pub enum Action {
     Inspect,
     /// Count calls in kv under `value` and add the count as a header.
     Count,
+    /// Count calls in a global of this instance and add the count as a header: shows
+    /// whether instances serve several sessions.
+    InstanceCalls,
     /// Log `value` many lines.
     LogFlood,
 }
@@ -90,6 +94,7 @@ impl Action {
             "next-hop" => Action::NextHop,
             "inspect" => Action::Inspect,
             "count" => Action::Count,
+            "instance-calls" => Action::InstanceCalls,
             "log-flood" => Action::LogFlood,
             _ => return None,
         })
@@ -285,6 +290,11 @@ impl Plugin for Testing {
             Action::Count => {
                 let count = kv::increment(&b.value, 1, None).unwrap_or(-1);
                 result.add_header("X-Test-Count", count.to_string())
+            }
+            Action::InstanceCalls => {
+                static CALLS: AtomicU32 = AtomicU32::new(0);
+                let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+                result.add_header("X-Instance-Calls", calls.to_string())
             }
             _ => result,
         }
