@@ -235,9 +235,9 @@ print("Example chain: the 7 plugins of examples/sluice.toml with their settings;
       "is 127.0.0.1, which rate-limit, dnsbl, helo-checks and greylist allow-list (they run "
       "and decide to let it through: no DNS lookups, no kv counters); address-rewrite, "
       "attachment-guard and spam-score do their full work "
-      "(delivered with \`$chain_status\`). smtp-source opens one connection per message and "
-      "every session gets fresh plugin instances, so each message also pays for the plugins' "
-      "set-up in a new instance.")
+      "(delivered with \`$chain_status\`). smtp-source opens one connection per message; the "
+      "example sets reuse_instances, so sessions take instances that earlier sessions used "
+      "and the plugins' set-up is not paid per message.")
 print()
 print("Runs (accepted/delivered msg/s):")
 names = {"postfix": "Postfix", "plain": "Sluice, no plugins", "chain": "Sluice, example chain"}
