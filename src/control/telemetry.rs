@@ -48,6 +48,7 @@ fn describe() {
     );
     describe_histogram!("sluice_plugin_call_seconds", "Plugin call latency by plugin and stage");
     describe_gauge!("sluice_plugin_memory_bytes", "Largest linear memory a plugin instance grew to");
+    describe_gauge!("sluice_plugin_idle_instances", "Instances waiting for their next session (reuse_instances)");
     describe_gauge!("sluice_queue_messages", "Messages in the queue by state");
     describe_gauge!("sluice_queue_oldest_age_seconds", "Age of the oldest queued message");
     describe_counter!("sluice_delivery_attempts_total", "Delivery results per recipient by route and result");

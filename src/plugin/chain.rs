@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use wasmtime::component::Resource;
+
 use super::bindings::exports::sluice::plugin::hooks::{DataResult, MailFromResult, RcptToResult};
 use super::bindings::sluice::plugin::types as wit;
 use super::host::PluginHost;
@@ -440,10 +442,15 @@ impl PluginSession {
                         .table
                         .push(MessageView { shared })
                         .map_err(|e| Failure::Unavailable(e.to_string()))?;
+                    let rep = handle.rep();
+                    let result = instance
+                        .call(async |p, s| p.sluice_plugin_hooks().call_data(&mut *s, &session, &txn, handle).await)
+                        .await;
+                    // The plugin only borrowed the message: its entry is ours to remove, or
+                    // it (and the message it holds) would outlive the call in a reused instance.
+                    let _ = instance.store_mut().data_mut().table.delete(Resource::<MessageView>::new_own(rep));
                     let DataResult { outcome, header_changes, new_body, add_recipients, remove_recipients, route } =
-                        instance
-                            .call(async |p, s| p.sluice_plugin_hooks().call_data(&mut *s, &session, &txn, handle).await)
-                            .await?;
+                        result?;
                     let checked = output::check_outcome(outcome).map_err(|e| Failure::Invalid(e.0))?;
                     let edits = output::check_header_changes(header_changes).map_err(|e| Failure::Invalid(e.0))?;
                     if new_body.as_ref().is_some_and(|b| b.len() as u64 > max_body) {

@@ -2,7 +2,9 @@
 //! that a plugin's set-up (reading its config, compiling its rules) runs once per
 //! instance rather than once per SMTP session.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::instance::Instance;
 use super::shared::PluginShared;
@@ -10,12 +12,17 @@ use super::shared::PluginShared;
 /// Sessions one instance serves before it is retired: bounds whatever a plugin lets
 /// pile up in its globals or its resource table across sessions.
 const MAX_SESSIONS: u32 = 1000;
-/// Idle instances kept per plugin, at most: enough for the sessions that run at once
-/// on a busy node, few enough that idle plugins never hold most of the instance slots.
-const MAX_IDLE: usize = 64;
+/// Idle instances kept per plugin, at most. Each holds its linear memory, its stack and
+/// a slot of the instance pool (about 2 MiB resident for a small Rust plugin).
+const MAX_IDLE: usize = 32;
+/// An instance idle this long is dropped, so that the pool shrinks back after a burst.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct IdleInstances {
-    instances: Mutex<Vec<Instance>>,
+    plugin: String,
+    /// Most recently used at the back: sessions take from the back, and the front holds
+    /// the instances idle the longest.
+    instances: Mutex<VecDeque<(Instance, Instant)>>,
     capacity: usize,
 }
 
@@ -24,15 +31,18 @@ impl IdleInstances {
     /// eighth of the instance slots free at load.
     pub fn new(plugin: &PluginShared, free_slots: usize) -> IdleInstances {
         let capacity = if plugin.reuse_instances { (free_slots / 8).min(MAX_IDLE) } else { 0 };
-        IdleInstances { instances: Mutex::new(Vec::new()), capacity }
+        IdleInstances { plugin: plugin.name.clone(), instances: Mutex::new(VecDeque::new()), capacity }
     }
 
-    /// An instance that served an earlier session, if one is waiting.
+    /// The instance that finished a session most recently, if one is waiting.
     pub fn take(&self) -> Option<Instance> {
         if self.capacity == 0 {
             return None;
         }
-        self.instances.lock().ok()?.pop()
+        let mut instances = self.instances.lock().ok()?;
+        let taken = instances.pop_back().map(|(instance, _)| instance);
+        self.report(instances.len());
+        taken
     }
 
     /// Keeps `instance` for a later session, or drops it (releasing its slot) when the
@@ -43,10 +53,21 @@ impl IdleInstances {
         if self.capacity == 0 || instance.finish_session().is_none_or(|served| served >= MAX_SESSIONS) {
             return;
         }
-        if let Ok(mut instances) = self.instances.lock()
-            && instances.len() < self.capacity
-        {
-            instances.push(instance);
+        // Declared before the guard, so dropped after it: releasing an instance resets its
+        // memory, which should not happen under the lock.
+        let mut expired = Vec::new();
+        let Ok(mut instances) = self.instances.lock() else { return };
+        let now = Instant::now();
+        while instances.front().is_some_and(|(_, since)| now.duration_since(*since) > IDLE_TIMEOUT) {
+            expired.extend(instances.pop_front());
         }
+        if instances.len() < self.capacity {
+            instances.push_back((instance, now));
+        }
+        self.report(instances.len());
+    }
+
+    fn report(&self, idle: usize) {
+        metrics::gauge!("sluice_plugin_idle_instances", "plugin" => self.plugin.clone()).set(idle as f64);
     }
 }

@@ -88,6 +88,12 @@ pub fn urls(text: &str) -> impl Iterator<Item = String> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i + 8 <= bytes.len() {
+            // Skip to the next `h` or `H`: a byte-by-byte scheme comparison at every
+            // position made this the costliest check on long bodies.
+            match bytes[i..=bytes.len() - 8].iter().position(|&b| b | 0x20 == b'h') {
+                Some(offset) => i += offset,
+                None => break,
+            }
             let start = i;
             let scheme = if bytes[i..].len() >= 8 && bytes[i..i + 8].eq_ignore_ascii_case(b"https://") {
                 8
