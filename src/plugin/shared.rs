@@ -45,7 +45,12 @@ pub struct LogLimiter {
     rate: u64,
     state: std::sync::Mutex<(f64, Instant)>,
     dropped: AtomicU64,
+    /// When dropped lines were last reported: at most every `REPORT_DROPPED_EVERY`, or
+    /// a chatty plugin turns the report itself into a flood.
+    reported: std::sync::Mutex<Option<Instant>>,
 }
+
+const REPORT_DROPPED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl LogLimiter {
     pub fn new(rate: u32) -> LogLimiter {
@@ -54,6 +59,7 @@ impl LogLimiter {
             rate,
             state: std::sync::Mutex::new(((rate * 2) as f64, Instant::now())),
             dropped: AtomicU64::new(0),
+            reported: std::sync::Mutex::new(None),
         }
     }
 
@@ -73,8 +79,33 @@ impl LogLimiter {
         }
     }
 
-    /// Lines dropped since the last call.
+    /// Lines dropped since the last report, when it is time for one; otherwise 0.
     pub fn take_dropped(&self) -> u64 {
+        if self.dropped.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        if reported.is_some_and(|at| at.elapsed() < REPORT_DROPPED_EVERY) {
+            return 0;
+        }
+        *reported = Some(Instant::now());
         self.dropped.swap(0, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_counted_and_reported_at_most_every_ten_seconds() {
+        let limiter = LogLimiter::new(1);
+        assert!(limiter.allow() && limiter.allow(), "a burst of twice the rate");
+        assert!(!limiter.allow());
+        assert_eq!(limiter.take_dropped(), 1);
+        assert!(!limiter.allow());
+        // Counted, but not reported again so soon: the report would be a flood too.
+        assert_eq!(limiter.take_dropped(), 0);
+        assert_eq!(limiter.dropped.load(Ordering::Relaxed), 1);
     }
 }
