@@ -101,6 +101,10 @@ fn measure(sluice: &Sluice, hostile: bool) -> Run {
     Run { rate: sent as f64 / elapsed.as_secs_f64(), sent, hostile }
 }
 
+fn min_ratio(hostile: &str) -> f64 {
+    if hostile == "loop" { MIN_RATIO_LOOP } else { MIN_RATIO }
+}
+
 #[test]
 fn hostile_plugins_under_load_leave_well_behaved_sessions_running() {
     let blackhole = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -132,9 +136,21 @@ fn hostile_plugins_under_load_leave_well_behaved_sessions_running() {
         let plugin = testing(name, limits, &format!("{config}\nonly_for = \"hostile\""));
         let sluice = Sluice::start(&format!("{dns}{plugin}"));
         // The same load on the same server, first without and then with hostile sessions.
-        let clean = measure(&sluice, false);
-        let run = measure(&sluice, true);
-        let ratio = run.rate / clean.rate;
+        // Other tests of the suite run beside this one and can take the CPU for a whole
+        // measurement, so a ratio under the bar is measured once more before it counts.
+        let mut clean = measure(&sluice, false);
+        let mut run = measure(&sluice, true);
+        let mut ratio = run.rate / clean.rate;
+        let mut sent = clean.sent + run.sent;
+        let mut hostile = run.hostile.clone();
+        if ratio < min_ratio(name) {
+            report.push(format!("{name} first measured at {:.0}%", ratio * 100.0));
+            clean = measure(&sluice, false);
+            run = measure(&sluice, true);
+            ratio = run.rate / clean.rate;
+            sent += clean.sent + run.sent;
+            hostile.extend(run.hostile.iter().cloned());
+        }
         report.push(format!(
             "{name} {:.0} msg/s = {:.0}% of {:.0} without hostile sessions ({:.0}% of no plugin; {} hostile transactions)",
             run.rate,
@@ -144,7 +160,7 @@ fn hostile_plugins_under_load_leave_well_behaved_sessions_running() {
             run.hostile.len()
         ));
         assert!(!run.hostile.is_empty(), "{name}: no hostile transaction finished");
-        assert!(run.hostile.iter().all(|h| h == expected), "{name}: hostile transactions ended {:?}", run.hostile);
+        assert!(hostile.iter().all(|h| h == expected), "{name}: hostile transactions ended {hostile:?}");
         if expected.starts_with("451") {
             assert!(sluice.wait_for_log("plugin failed", Duration::from_secs(1)), "{name}: failure not logged");
         }
@@ -152,9 +168,9 @@ fn hostile_plugins_under_load_leave_well_behaved_sessions_running() {
         // plugin let through.
         let queued = sluice.queued();
         let hostile_queued = queued.iter().filter(|q| q.envelope["sender"] == "hostile@example.org").count();
-        assert_eq!(queued.len() - hostile_queued, clean.sent + run.sent, "{name}");
-        assert_eq!(hostile_queued, if expected.starts_with("250") { run.hostile.len() } else { 0 }, "{name}");
-        if ratio < if name == "loop" { MIN_RATIO_LOOP } else { MIN_RATIO } {
+        assert_eq!(queued.len() - hostile_queued, sent, "{name}");
+        assert_eq!(hostile_queued, if expected.starts_with("250") { hostile.len() } else { 0 }, "{name}");
+        if ratio < min_ratio(name) {
             slow.push(format!("{name}: well-behaved throughput fell to {:.0}%", ratio * 100.0));
         }
     }
