@@ -11,14 +11,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use toml::Spanned;
 
-use crate::config::{ByteSize, DnsConfig, Grant, OnError, PluginConfig, TimeSpan};
+use crate::config::{ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, TimeSpan};
 use crate::kv::KvStore;
 use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
+use crate::plugin::apply::{BodySource, Content, accept_recipients, change_recipients, edit_content};
 use crate::plugin::message::{MessageShared, header_section_len};
-use crate::plugin::output::HeaderEdit;
-use crate::plugin::rewrite::apply_header_edits;
 use crate::plugin::{CallRecord, Decision, Notes, PluginHost, PluginSession, Services, TxnView};
 use crate::queue::MessageBuffer;
+use crate::smtp::reply::replies;
 
 /// Options of `sluice plugin test`.
 #[derive(Debug, clap::Args)]
@@ -222,7 +222,7 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
         session_id: "plugin-test".into(),
     };
     let mut session = PluginSession::new(Arc::clone(&host), "relay.example.test");
-    session.trace = Some(Vec::new());
+    session.trace_calls();
     let mut report = Report {
         plugin: name,
         version,
@@ -253,12 +253,12 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
             Decision::Refuse(reply) if reply.code >= 500 => (Fate::Rejected, reply),
             Decision::Refuse(reply) => (Fate::Tempfailed, reply),
             Decision::Disconnect(reply) => (Fate::Disconnected, reply),
-            Decision::Proceed => (Fate::Accepted, crate::smtp::reply::replies::OK),
+            Decision::Proceed => (Fate::Accepted, replies::OK),
         };
         report.fate = fate;
         report.reply = Some(reply.to_string());
     }
-    report.calls = session.trace.take().unwrap_or_default().into_iter().map(call).collect();
+    report.calls = session.take_trace().into_iter().map(call).collect();
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(report)
 }
@@ -295,33 +295,32 @@ async fn run_stages(
     let mut notes: Notes = session.notes.clone();
     stop("mail-from", session.mail_from(client, &mut sender, &params, &mut notes).await)?;
     report.sender_after = path_text(&sender);
+    // As a server with the default limits would.
+    let max_recipients = LimitsConfig::default().max_recipients;
     let mut accepted: Vec<Recipient> = Vec::new();
     for address in recipients {
         let mut recipient = Some(Recipient { address, params: Default::default(), route: None });
         let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
         let (decision, added) = session.rcpt_to(client, &view, &mut recipient, &mut notes).await;
         stop("rcpt-to", decision)?;
-        for address in recipient.map(|r| r.address).into_iter().chain(added) {
-            if !accepted.iter().any(|r| r.address == address) {
-                accepted.push(Recipient { address, params: Default::default(), route: None });
-            }
-        }
+        accept_recipients(&mut accepted, recipient, added, max_recipients);
     }
     let shared = Arc::new(MessageShared::new(Arc::clone(content)));
     let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
     let (decision, changes) = session.data(client, &view, &shared, u64::MAX, &mut notes).await;
     stop("data", decision)?;
-    accepted.retain(|r| !changes.remove_recipients.contains(&r.address));
-    for address in changes.add_recipients {
-        if !accepted.iter().any(|r| r.address == address) {
-            accepted.push(Recipient { address, params: Default::default(), route: None });
-        }
-    }
+    change_recipients(&mut accepted, &changes.remove_recipients, changes.add_recipients);
     report.recipients_after = accepted.iter().map(|r| r.address.to_string()).collect();
-    let (removed, added) = header_diff(content.head(), &changes.header_edits);
-    report.headers_removed = removed;
-    report.headers_added = added;
-    report.body_replaced = changes.new_body.is_some();
+    let section = &content.head()[..header_section_len(content.head())];
+    match edit_content(content.head(), &changes.header_edits, changes.new_body) {
+        Ok(Content::Unchanged) => {}
+        Ok(Content::Edited { header, body }) => {
+            (report.headers_removed, report.headers_added) = header_diff(section, &header);
+            report.body_replaced = matches!(body, BodySource::Replaced(_));
+        }
+        // The server answers so too: the message is not queued.
+        Err(_) => stop("data", Decision::Refuse(replies::LOCAL_ERROR))?,
+    }
     report.route = changes.route.map(|r| match r {
         RouteChoice::Named(name) => format!("route {name}"),
         RouteChoice::NextHop(hop) => format!("next hop {hop}"),
@@ -338,13 +337,9 @@ async fn run_stages(
     Ok(())
 }
 
-/// Header lines removed and added by the edits (as whole fields, unfolded).
-fn header_diff(head: &[u8], edits: &[HeaderEdit]) -> (Vec<String>, Vec<String>) {
-    if edits.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let section = &head[..header_section_len(head)];
-    let after = apply_header_edits(section, edits).unwrap_or_else(|_| section.to_vec());
+/// Header lines removed and added between two header sections (as whole fields,
+/// unfolded).
+fn header_diff(section: &[u8], after: &[u8]) -> (Vec<String>, Vec<String>) {
     let lines = |bytes: &[u8]| -> Vec<String> {
         String::from_utf8_lossy(bytes)
             .replace("\r\n\t", " ")
@@ -354,30 +349,24 @@ fn header_diff(head: &[u8], edits: &[HeaderEdit]) -> (Vec<String>, Vec<String>) 
             .map(str::to_string)
             .collect()
     };
-    let (before, after) = (lines(section), lines(&after));
-    let mut remaining: HashMap<&str, usize> = HashMap::new();
-    for line in &after {
-        *remaining.entry(line).or_default() += 1;
+    let (before, after) = (lines(section), lines(after));
+    (missing_from(&before, &after), missing_from(&after, &before))
+}
+
+/// The lines of `lines` that `other` lacks (repeats counted).
+fn missing_from(lines: &[String], other: &[String]) -> Vec<String> {
+    let mut left: HashMap<&str, usize> = HashMap::new();
+    for line in other {
+        *left.entry(line).or_default() += 1;
     }
-    let mut removed = Vec::new();
-    for line in &before {
-        match remaining.get_mut(line.as_str()) {
+    let mut missing = Vec::new();
+    for line in lines {
+        match left.get_mut(line.as_str()) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => removed.push(line.clone()),
+            _ => missing.push(line.clone()),
         }
     }
-    let mut present: HashMap<&str, usize> = HashMap::new();
-    for line in &before {
-        *present.entry(line).or_default() += 1;
-    }
-    let mut added = Vec::new();
-    for line in &after {
-        match present.get_mut(line.as_str()) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => added.push(line.clone()),
-        }
-    }
-    (removed, added)
+    missing
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {

@@ -18,7 +18,7 @@ pub struct PluginHost {
     engine: Option<PluginEngine>,
     plugins: Vec<LoadedPlugin>,
     /// For each stage (by `Stage as usize`), the indexes of the plugins hooking it.
-    hooked: [Arc<[usize]>; 5],
+    hooked: [Box<[usize]>; 5],
     services: Arc<Services>,
     slots: Arc<Semaphore>,
 }
@@ -114,8 +114,8 @@ impl PluginHost {
         }
     }
 
-    pub(super) fn hooked(&self, stage: Stage) -> Arc<[usize]> {
-        Arc::clone(&self.hooked[stage as usize])
+    pub(super) fn hooked(&self, stage: Stage) -> &[usize] {
+        &self.hooked[stage as usize]
     }
 
     pub fn is_empty(&self) -> bool {

@@ -10,6 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, PluginPre};
 use super::engine::PluginEngine;
+use super::output::Invalid;
 use super::shared::{PluginShared, Services};
 use super::state::PluginState;
 
@@ -53,6 +54,12 @@ impl fmt::Display for Failure {
             Failure::Invalid(why) => write!(f, "invalid output: {why}"),
             Failure::Unavailable(why) => write!(f, "cannot be instantiated: {why}"),
         }
+    }
+}
+
+impl From<Invalid> for Failure {
+    fn from(invalid: Invalid) -> Self {
+        Failure::Invalid(invalid.0)
     }
 }
 

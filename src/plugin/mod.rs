@@ -2,6 +2,7 @@
 //! each SMTP stage under strict budgets, and turns their verdicts and rewrites into
 //! what the server does.
 
+pub mod apply;
 pub mod bindings;
 mod cache;
 mod chain;

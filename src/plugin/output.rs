@@ -49,6 +49,20 @@ pub enum Verdict {
     Quarantine(String),
 }
 
+impl Verdict {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Continue => "continue",
+            Verdict::Accept => "accept",
+            Verdict::Reject(_) => "reject",
+            Verdict::Tempfail(_) => "tempfail",
+            Verdict::Disconnect(_) => "disconnect",
+            Verdict::Discard => "discard",
+            Verdict::Quarantine(_) => "quarantine",
+        }
+    }
+}
+
 /// A checked outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
