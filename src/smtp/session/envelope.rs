@@ -11,6 +11,7 @@ use super::{Session, TLS_HANDSHAKE_TIMEOUT};
 use crate::config::ListenTls;
 use crate::mail::address::{AddressError, PathRole, parse_path};
 use crate::mail::{Mailbox, Recipient};
+use crate::plugin::apply::accept_recipients;
 use crate::plugin::{Decision, Stage, TxnView};
 
 impl Session {
@@ -113,17 +114,7 @@ impl Session {
             return flow;
         }
         if let Some(transaction) = self.state.transaction_mut() {
-            for recipient in recipient.into_iter().chain(added.into_iter().map(|address| Recipient {
-                address,
-                params: Default::default(),
-                route: None,
-            })) {
-                let duplicate = transaction.recipients.iter().any(|r| same_address(&r.address, &recipient.address));
-                if !duplicate && transaction.recipients.len() < max_recipients {
-                    tracing::debug!(recipient = %recipient.address, "RCPT");
-                    transaction.recipients.push(recipient);
-                }
-            }
+            accept_recipients(&mut transaction.recipients, recipient, added, max_recipients);
         }
         self.reply(replies::RECIPIENT_OK)
     }
@@ -171,11 +162,6 @@ impl Session {
         tracing::debug!(tls = ?self.client.tls, "TLS established");
         Flow::Continue
     }
-}
-
-/// Local parts are case-sensitive in principle, domains are not.
-fn same_address(a: &Mailbox, b: &Mailbox) -> bool {
-    a.local == b.local && a.domain.eq_ignore_ascii_case(&b.domain)
 }
 
 fn address_reply(error: AddressError, detail: u16, role: &str) -> Reply {
