@@ -11,10 +11,11 @@ use super::super::state::{Flow, Transaction};
 use super::Session;
 use crate::config::{BareNewlines, LimitsConfig};
 use crate::mail::{Envelope, Recipient};
-use crate::plugin::message::{MessageShared, header_section_len};
-use crate::plugin::rewrite::apply_header_edits;
-use crate::plugin::{DataChanges, Stage, TxnView};
-use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, QueueId, StoreError, StoredBody};
+use crate::plugin::apply::{BodySource, Content, change_recipients, edit_content};
+use crate::plugin::message::MessageShared;
+use crate::plugin::output::{HeaderEdit, Invalid};
+use crate::plugin::{DataChanges, Notes, Stage, TxnView};
+use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, Queue, QueueId, StoreError, StoredBody};
 
 /// The server's own checks of finished content; the reply if it is refused.
 async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decoder: &DataDecoder) -> Option<Reply> {
@@ -31,6 +32,58 @@ async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decode
     }
 }
 
+/// Writes the message to the queue, held when quarantined; the error is the reply
+/// for a write that did not become durable.
+async fn store(
+    queue: &Queue,
+    envelope: Envelope,
+    quarantine: Option<String>,
+    prefix: Vec<u8>,
+    body: StoredBody,
+) -> Result<(), Reply> {
+    let id = envelope.id;
+    let size = prefix.len() as u64 + body.len();
+    let sender = envelope.sender_path();
+    let recipients = envelope.recipients.len();
+    let tags = envelope.tags.join(",");
+    let score = envelope.score;
+    let hold = quarantine.clone().map(|reason| Hold::Quarantined { reason });
+    let state = MessageState { hold, ..MessageState::default() };
+    match queue.store(envelope, state, prefix, body).await {
+        Ok(()) => {
+            let result = if quarantine.is_some() { "quarantined" } else { "accepted" };
+            metrics::counter!("sluice_messages_total", "stage" => "data", "result" => result).increment(1);
+            match &quarantine {
+                Some(reason) => tracing::info!(%id, %sender, recipients, size, %reason, "message quarantined"),
+                None => tracing::info!(%id, %sender, recipients, size, %tags, score, "message queued"),
+            }
+            Ok(())
+        }
+        Err(error) => {
+            tracing::error!(%id, %error, "cannot queue message");
+            Err(match error {
+                StoreError::NoSpace(_) => replies::QUEUE_FULL,
+                StoreError::Io(_) => replies::QUEUE_IO_ERROR,
+            })
+        }
+    }
+}
+
+/// Whether the message is answered 250 without being stored: a plugin discarded it, or
+/// plugins removed every recipient.
+fn dropped(id: QueueId, notes: &Notes, recipients: &[Recipient]) -> bool {
+    if let Some(plugin) = &notes.discard {
+        tracing::info!(%id, %plugin, "message discarded by plugin");
+        metrics::counter!("sluice_messages_total", "stage" => "data", "result" => "discarded").increment(1);
+        return true;
+    }
+    if recipients.is_empty() {
+        tracing::info!(%id, "plugins removed every recipient; message dropped");
+        return true;
+    }
+    false
+}
+
 impl Session {
     pub(super) async fn accept_message(
         &mut self,
@@ -45,48 +98,49 @@ impl Session {
             return self.reply(reply);
         }
         let content = Arc::new(buffer);
-        let mut changes = DataChanges::default();
-        if self.ctx.plugins.hooks(Stage::Data) {
-            let shared = Arc::new(MessageShared::new(Arc::clone(&content)));
-            let mut notes = std::mem::take(&mut transaction.notes);
-            let view = TxnView {
-                sender: Some(&transaction.sender),
-                params: Some(&transaction.params),
-                recipients: &transaction.recipients,
-            };
-            let max_body = self.ctx.config.limits.max_message_size.bytes();
-            let (decision, data_changes) = self.plugins.data(&self.client, &view, &shared, max_body, &mut notes).await;
-            transaction.notes = notes;
-            if let Some(flow) = self.refusal(Stage::Data, decision) {
-                return flow;
-            }
-            changes = data_changes;
+        match self.data_stage(&mut transaction, &content).await {
+            Ok(changes) => self.queue_message(id, *transaction, content, changes).await,
+            Err(flow) => flow,
         }
-        self.queue_message(id, transaction, content, changes).await
     }
 
+    /// Runs the DATA plugins: their changes, or how the session goes on after they refused.
+    async fn data_stage(
+        &mut self,
+        transaction: &mut Transaction,
+        content: &Arc<MessageBuffer>,
+    ) -> Result<DataChanges, Flow> {
+        if !self.ctx.plugins.hooks(Stage::Data) {
+            return Ok(DataChanges::default());
+        }
+        let shared = Arc::new(MessageShared::new(Arc::clone(content)));
+        let mut notes = std::mem::take(&mut transaction.notes);
+        let view = TxnView {
+            sender: Some(&transaction.sender),
+            params: Some(&transaction.params),
+            recipients: &transaction.recipients,
+        };
+        let max_body = self.ctx.config.limits.max_message_size.bytes();
+        let (decision, changes) = self.plugins.data(&self.client, &view, &shared, max_body, &mut notes).await;
+        transaction.notes = notes;
+        match self.refusal(Stage::Data, decision) {
+            Some(flow) => Err(flow),
+            None => Ok(changes),
+        }
+    }
+
+    /// Applies the plugins' changes and queues the message.
     async fn queue_message(
         &mut self,
         id: QueueId,
-        transaction: Box<Transaction>,
+        transaction: Transaction,
         content: Arc<MessageBuffer>,
         changes: DataChanges,
     ) -> Flow {
-        let Transaction { sender, params, mut recipients, notes, .. } = *transaction;
-        recipients.retain(|r| !changes.remove_recipients.iter().any(|gone| gone == &r.address));
-        for address in changes.add_recipients {
-            if !recipients.iter().any(|r| r.address == address) {
-                recipients.push(Recipient { address, params: Default::default(), route: None });
-            }
-        }
+        let Transaction { sender, params, mut recipients, notes, .. } = transaction;
+        change_recipients(&mut recipients, &changes.remove_recipients, changes.add_recipients);
         let accepted = Reply::owned(250, Status(2, 0, 0), format!("Ok: queued as {id}"));
-        if let Some(plugin) = &notes.discard {
-            tracing::info!(%id, %plugin, "message discarded by plugin");
-            metrics::counter!("sluice_messages_total", "stage" => "data", "result" => "discarded").increment(1);
-            return self.reply(accepted);
-        }
-        if recipients.is_empty() {
-            tracing::info!(%id, "plugins removed every recipient; message dropped");
+        if dropped(id, &notes, &recipients) {
             return self.reply(accepted);
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -101,6 +155,44 @@ impl Session {
             tags: notes.tags,
             score: notes.score,
         };
+        let (prefix, body) = match self.stored_form(&envelope, content, &changes.header_edits, changes.new_body) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%id, %error, "cannot apply header changes");
+                return self.reply(replies::LOCAL_ERROR);
+            }
+        };
+        match store(&self.ctx.queue, envelope, notes.quarantine, prefix, body).await {
+            Ok(()) => self.reply(accepted),
+            Err(reply) => self.reply(reply),
+        }
+    }
+
+    /// What is stored before the body: our Received field, then the header section as
+    /// plugins edited it (when they did); and the body.
+    fn stored_form(
+        &self,
+        envelope: &Envelope,
+        content: Arc<MessageBuffer>,
+        header_edits: &[HeaderEdit],
+        new_body: Option<Vec<u8>>,
+    ) -> Result<(Vec<u8>, StoredBody), Invalid> {
+        let mut prefix = self.received(envelope).into_bytes();
+        let body = match edit_content(content.head(), header_edits, new_body)? {
+            Content::Unchanged => StoredBody::Received { content, skip: 0 },
+            Content::Edited { header, body } => {
+                prefix.extend_from_slice(&header);
+                match body {
+                    BodySource::Received { skip } => StoredBody::Received { content, skip },
+                    BodySource::Replaced(bytes) => StoredBody::Replaced(bytes),
+                }
+            }
+        };
+        Ok((prefix, body))
+    }
+
+    /// Our Received field for the message.
+    fn received(&self, envelope: &Envelope) -> String {
         let extended = self.state.helo().is_some_and(|h| h.extended);
         let proto =
             protocol(extended, self.tls_active(), self.client.auth_user.is_some(), envelope.mail_params.smtputf8);
@@ -108,51 +200,6 @@ impl Session {
             [only] => Some(&only.address),
             _ => None,
         };
-        let mut prefix =
-            received_header(self.ctx.hostname(), &self.client, &proto, id, single, now as i64).into_bytes();
-        let body = if changes.header_edits.is_empty() && changes.new_body.is_none() {
-            StoredBody::Received { content, skip: 0 }
-        } else {
-            let section_len = header_section_len(content.head());
-            let section = &content.head()[..section_len];
-            match apply_header_edits(section, &changes.header_edits) {
-                Ok(edited) => prefix.extend_from_slice(&edited),
-                Err(error) => {
-                    tracing::warn!(%id, %error, "cannot apply header changes");
-                    return self.reply(replies::LOCAL_ERROR);
-                }
-            }
-            match changes.new_body {
-                Some(bytes) => StoredBody::Replaced(bytes),
-                None => StoredBody::Received { content, skip: section_len as u64 },
-            }
-        };
-        let state = MessageState {
-            hold: notes.quarantine.clone().map(|reason| Hold::Quarantined { reason }),
-            ..MessageState::default()
-        };
-        let size = prefix.len() as u64 + body.len();
-        let sender = envelope.sender_path();
-        let recipients = envelope.recipients.len();
-        let tags = envelope.tags.join(",");
-        let score = envelope.score;
-        match self.ctx.queue.store(envelope, state, prefix, body).await {
-            Ok(()) => {
-                let result = if notes.quarantine.is_some() { "quarantined" } else { "accepted" };
-                metrics::counter!("sluice_messages_total", "stage" => "data", "result" => result).increment(1);
-                match &notes.quarantine {
-                    Some(reason) => tracing::info!(%id, %sender, recipients, size, %reason, "message quarantined"),
-                    None => tracing::info!(%id, %sender, recipients, size, %tags, score, "message queued"),
-                }
-                self.reply(accepted)
-            }
-            Err(error) => {
-                tracing::error!(%id, %error, "cannot queue message");
-                self.reply(match error {
-                    StoreError::NoSpace(_) => replies::QUEUE_FULL,
-                    StoreError::Io(_) => replies::QUEUE_IO_ERROR,
-                })
-            }
-        }
+        received_header(self.ctx.hostname(), &self.client, &proto, envelope.id, single, envelope.arrived as i64)
     }
 }
