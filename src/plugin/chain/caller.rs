@@ -22,6 +22,14 @@ pub struct CallRecord {
     pub peak_memory: usize,
 }
 
+/// The plugins that hook `stage`, in configuration order.
+pub(super) fn chain(host: &PluginHost, stage: Stage) -> impl Iterator<Item = Link<'_>> {
+    host.hooked(stage).iter().map(|&index| {
+        let plugin = &host.plugins()[index].shared;
+        Link { index, name: &plugin.name, on_error: plugin.on_error }
+    })
+}
+
 /// The plugin instances of one session, kept for the session; one whose call failed
 /// is dropped and replaced on the next call.
 pub(super) struct Caller {
@@ -49,14 +57,6 @@ impl Caller {
 
     pub fn host(&self) -> &Arc<PluginHost> {
         &self.host
-    }
-
-    /// The plugins that hook `stage`, in configuration order.
-    pub fn chain(host: &PluginHost, stage: Stage) -> impl Iterator<Item = Link<'_>> {
-        host.hooked(stage).iter().map(|&index| {
-            let plugin = &host.plugins()[index].shared;
-            Link { index, name: &plugin.name, on_error: plugin.on_error }
-        })
     }
 
     async fn instance(&mut self, index: usize) -> Result<&mut Instance, Failure> {

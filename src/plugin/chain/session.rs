@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::caller::{CallRecord, Caller};
+use super::caller::{CallRecord, Caller, chain};
 use super::changes::DataChanges;
 use super::decision::Decision;
 use super::notes::Notes;
@@ -48,7 +48,7 @@ impl PluginSession {
     /// Runs `stage`'s chain. The host is held apart from the calls, which borrow the
     /// session's instances.
     async fn run<C: StageCalls>(host: &PluginHost, stage: Stage, calls: &mut C, notes: &mut Notes) -> Decision {
-        run_chain(stage, Caller::chain(host, stage), calls, notes).await
+        run_chain(stage, chain(host, stage), calls, notes).await
     }
 
     /// A client connected.
