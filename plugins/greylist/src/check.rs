@@ -11,10 +11,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use filter_util::domain::domain_of;
-use filter_util::kv::{Kv, KvError};
 use filter_util::net::client_network;
 use filter_util::reply;
 use sluice_plugin::Outcome;
+use sluice_plugin::kv::{Kv, KvError};
 
 use crate::config::{Config, OnKvError};
 use crate::triplet::{Record, network_key, normalize_recipient, normalize_sender, triplet_key};
@@ -141,12 +141,11 @@ pub fn kv_failure(error: &KvError, config: &Config) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use filter_util::kv::MemoryKv;
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::{MemoryKv, strings, table, text};
 
     use super::*;
-    use crate::config::tests::{strings, table, text};
 
     const T0: u64 = 1_795_000_000;
 

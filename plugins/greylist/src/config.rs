@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use filter_util::config::{duration, flag, networks, prefix_len};
 use filter_util::domain::DomainList;
-use filter_util::duration::parse_duration;
 use filter_util::net::{LOOPBACK, NetList};
 use filter_util::reply::ReplySpec;
 use sluice_plugin::config::Value;
@@ -54,42 +54,6 @@ pub struct Config {
 
 pub const DEFAULT_TEXT: &str = "Greylisted, please try again in {seconds} seconds";
 
-fn duration(config: &Value, key: &str, default: Duration, warnings: &mut Vec<String>) -> Duration {
-    let parsed = match config.get(key) {
-        None => return default,
-        Some(Value::Text(text)) => parse_duration(text),
-        Some(Value::Integer(secs)) => u64::try_from(*secs).map(Duration::from_secs).map_err(|_| "negative".into()),
-        Some(_) => Err("not a duration".into()),
-    };
-    parsed.unwrap_or_else(|e| {
-        warnings.push(format!("{key}: {e}; using {}s", default.as_secs()));
-        default
-    })
-}
-
-fn boolean(config: &Value, key: &str, default: bool, warnings: &mut Vec<String>) -> bool {
-    match config.get(key) {
-        None => default,
-        Some(v) => v.as_bool().unwrap_or_else(|| {
-            warnings.push(format!("{key} must be true or false; using {default}"));
-            default
-        }),
-    }
-}
-
-fn prefix(config: &Value, key: &str, default: u8, max: u8, warnings: &mut Vec<String>) -> u8 {
-    match config.get(key) {
-        None => default,
-        Some(v) => match v.as_i64().and_then(|p| u8::try_from(p).ok()) {
-            Some(p) if p <= max => p,
-            _ => {
-                warnings.push(format!("{key} must be 0 to {max}; using {default}"));
-                default
-            }
-        },
-    }
-}
-
 impl Config {
     pub fn from_value(config: &Value) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
@@ -105,14 +69,7 @@ impl Config {
             retry_window = Duration::from_secs(4 * 3600);
         }
         let pass_ttl = duration(config, "pass_ttl", Duration::from_secs(35 * 86400), &mut warnings);
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
         let domains = config.strings("allow_domains");
         let (allow_domains, errors) = DomainList::parse_all(domains.iter().map(String::as_str));
         warnings.extend(errors.into_iter().map(|e| format!("allow_domains: {e}")));
@@ -141,13 +98,13 @@ impl Config {
             delay,
             retry_window,
             pass_ttl,
-            auto_allow: boolean(config, "auto_allow", true, &mut warnings),
-            ipv4_prefix: prefix(config, "ipv4_prefix", 24, 32, &mut warnings),
-            ipv6_prefix: prefix(config, "ipv6_prefix", 64, 128, &mut warnings),
+            auto_allow: flag(config, "auto_allow", true, &mut warnings),
+            ipv4_prefix: prefix_len(config, "ipv4_prefix", 24, 32, &mut warnings),
+            ipv6_prefix: prefix_len(config, "ipv6_prefix", 64, 128, &mut warnings),
             allow_networks,
             allow_domains,
-            skip_authenticated: boolean(config, "skip_authenticated", true, &mut warnings),
-            normalize_sender: boolean(config, "normalize_sender", true, &mut warnings),
+            skip_authenticated: flag(config, "skip_authenticated", true, &mut warnings),
+            normalize_sender: flag(config, "normalize_sender", true, &mut warnings),
             on_kv_error,
             reply,
         };
@@ -156,20 +113,10 @@ impl Config {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use sluice_plugin::testing::{strings, table, text};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn text(s: &str) -> Value {
-        Value::Text(s.to_string())
-    }
-
-    pub fn strings(items: &[&str]) -> Value {
-        Value::Array(items.iter().map(|s| text(s)).collect())
-    }
 
     #[test]
     fn defaults() {

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use filter_util::config::networks;
 use filter_util::domain;
 use filter_util::net::{LOOPBACK, NetList, parse_ip};
 use filter_util::reply::ReplySpec;
@@ -148,14 +149,7 @@ impl Config {
                 ip
             })
             .collect();
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
         let on_dns_error = match config.str("dns_error") {
             None | Some("continue") => OnDnsError::Continue,
             Some("tempfail") => OnDnsError::Tempfail,
@@ -187,16 +181,10 @@ fn reply(tables: Option<&Value>, key: &str, default: ReplySpec, warnings: &mut V
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use sluice_plugin::testing::{strings, table};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn strings(items: &[&str]) -> Value {
-        Value::Array(items.iter().map(|s| Value::Text(s.to_string())).collect())
-    }
 
     #[test]
     fn defaults() {

@@ -37,10 +37,10 @@ pub fn outcome(finding: &Finding, client: &Client<'_>, config: &Config) -> Outco
 mod tests {
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::table;
 
     use super::*;
     use crate::config::Check;
-    use crate::config::tests::table;
 
     fn client(helo: &str) -> Client<'_> {
         Client { ip: "192.0.2.1".parse().unwrap(), helo, server_hostname: "mx.example.com" }

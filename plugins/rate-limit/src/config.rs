@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use filter_util::config::{networks, prefix_len};
 use filter_util::duration::parse_duration;
 use filter_util::net::{LOOPBACK, NetList};
 use sluice_plugin::config::Value;
@@ -139,19 +140,6 @@ fn limit(name: &str, subject: Subject, table: &Value, warnings: &mut Vec<String>
     }
 }
 
-fn prefix(config: &Value, key: &str, default: u8, max: u8, warnings: &mut Vec<String>) -> u8 {
-    match config.get(key) {
-        None => default,
-        Some(v) => match v.as_i64().and_then(|p| u8::try_from(p).ok()) {
-            Some(p) if p <= max => p,
-            _ => {
-                warnings.push(format!("{key} must be 0 to {max}; using {default}"));
-                default
-            }
-        },
-    }
-}
-
 impl Config {
     pub fn from_value(config: &Value) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
@@ -183,14 +171,7 @@ impl Config {
         if limits.is_empty() {
             warnings.push("no limits configured: nothing is limited".into());
         }
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
         let action = match config.str("action") {
             None | Some("tempfail") => Action::Tempfail,
             Some("reject") => Action::Reject,
@@ -223,8 +204,8 @@ impl Config {
             limits,
             allow_networks,
             action,
-            ipv4_prefix: prefix(config, "ipv4_prefix", 32, 32, &mut warnings),
-            ipv6_prefix: prefix(config, "ipv6_prefix", 64, 128, &mut warnings),
+            ipv4_prefix: prefix_len(config, "ipv4_prefix", 32, 32, &mut warnings),
+            ipv6_prefix: prefix_len(config, "ipv6_prefix", 64, 128, &mut warnings),
             on_kv_error,
             reply_text,
         };
@@ -234,15 +215,9 @@ impl Config {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use sluice_plugin::testing::{table, text};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn text(s: &str) -> Value {
-        Value::Text(s.to_string())
-    }
 
     pub fn rate(count: i64, window: &str) -> Value {
         table(&[("count", Value::Integer(count)), ("window", text(window))])

@@ -11,10 +11,10 @@ use std::time::Duration;
 use filter_util::domain::domain_of;
 use filter_util::duration::ceil_secs;
 use filter_util::key;
-use filter_util::kv::{Kv, KvError};
 use filter_util::net::client_network;
 use filter_util::reply;
 use sluice_plugin::Outcome;
+use sluice_plugin::kv::{Kv, KvError};
 
 use crate::config::{Action, Config, Limit, OnKvError, Subject};
 use crate::window;
@@ -163,12 +163,12 @@ pub fn kv_failure(stage: Stage, error: &KvError, config: &Config) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use filter_util::kv::MemoryKv;
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::{MemoryKv, table, text};
 
     use super::*;
-    use crate::config::tests::{rate, table, text};
+    use crate::config::tests::rate;
 
     /// Start of a minute, so windows line up with the examples.
     const T0_MS: u64 = 1_795_000_020_000 - 1_795_000_020_000 % 3_600_000;

@@ -46,24 +46,28 @@ pub mod bindings {
 }
 
 pub mod config;
+pub mod dns;
+pub mod kv;
 pub mod log;
 mod outcome;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bindings::exports::sluice::plugin::hooks::{
     DataResult, HeaderChange, MailFromResult, RcptToResult, RecipientAction,
 };
-pub use bindings::sluice::plugin::dns;
-pub use bindings::sluice::plugin::kv;
 pub use bindings::sluice::plugin::message::{Header, Message, Part};
 pub use bindings::sluice::plugin::types::{
     Annotation, EsmtpParam, Outcome, PluginInfo, Recipient, Reply, Route, Session, Stage, TlsInfo, Transaction, Verdict,
 };
+pub use settings::{Parse, PluginConfig};
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        DataResult, Header, HeaderChange, MailFromResult, Message, Outcome, Part, Plugin, PluginInfo, RcptToResult,
-        Recipient, RecipientAction, Route, Session, Stage, Transaction, Verdict,
+        DataResult, Header, HeaderChange, MailFromResult, Message, Outcome, Part, Plugin, PluginConfig, PluginInfo,
+        RcptToResult, Recipient, RecipientAction, Route, Session, Stage, Transaction, Verdict,
     };
 }
 
