@@ -229,7 +229,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn config(toml: &str) -> Config {
-        parse_clean(parse, toml)
+        parse_clean(parse, &from_toml(toml))
     }
 
     #[test]

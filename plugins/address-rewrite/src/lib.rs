@@ -16,8 +16,6 @@ use crate::config::{Config, RouteChoice};
 use crate::recipients::Reason;
 use crate::route::Decision;
 
-const NAME: &str = "address-rewrite";
-
 /// Read and checked once per instance; problems are logged then, a config that does
 /// nothing among them.
 static CONFIG: PluginConfig<Config> = PluginConfig::new(|value| {
@@ -70,7 +68,7 @@ pub struct AddressRewrite;
 
 impl Plugin for AddressRewrite {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::MailFrom, Stage::RcptTo, Stage::Data])
+        sluice_plugin::plugin_info!(Stage::MailFrom, Stage::RcptTo, Stage::Data)
     }
 
     fn mail_from(_session: &Session, txn: &Transaction) -> MailFromResult {

@@ -17,8 +17,6 @@ use crate::config::{Settings, Severity};
 use crate::inspect::{Finding, PartInfo, check_part, decisive, quarantine_reason, reply};
 use crate::zip::ReadAt;
 
-const NAME: &str = "attachment-guard";
-
 /// Read and checked once per instance; problems are logged then.
 static SETTINGS: PluginConfig<Settings> = PluginConfig::new(config::parse);
 
@@ -38,7 +36,7 @@ pub struct AttachmentGuard;
 
 impl Plugin for AttachmentGuard {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::Data])
+        sluice_plugin::plugin_info!(Stage::Data)
     }
 
     fn data(_session: &Session, _txn: &Transaction, message: &Message) -> DataResult {

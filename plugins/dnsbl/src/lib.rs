@@ -39,7 +39,7 @@ pub struct Dnsbl;
 
 impl Plugin for Dnsbl {
     fn describe() -> PluginInfo {
-        PluginInfo::new("dnsbl", env!("CARGO_PKG_VERSION"), &[Stage::Connect])
+        sluice_plugin::plugin_info!(Stage::Connect)
     }
 
     fn connect(session: &Session) -> Outcome {

@@ -61,6 +61,37 @@ pub fn networks(config: &Value, key: &str, default: &[&str], warnings: &mut Vec<
     list
 }
 
+/// What to do when a host service a check needs (DNS, the kv store) fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Let the client through, logged and annotated: an outage must not stop mail.
+    Continue,
+    /// Defer (4xx; the plugin chooses the reply): nothing passes unchecked.
+    Tempfail,
+}
+
+impl OnFailure {
+    /// What the log says is done about the failure.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OnFailure::Continue => "let through",
+            OnFailure::Tempfail => "deferred",
+        }
+    }
+}
+
+/// `key` as `"continue"` (the default) or `"tempfail"`.
+pub fn on_failure(config: &Value, key: &str, warnings: &mut Vec<String>) -> OnFailure {
+    match config.str(key) {
+        None | Some("continue") => OnFailure::Continue,
+        Some("tempfail") => OnFailure::Tempfail,
+        Some(other) => {
+            warnings.push(format!("{key} must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
+            OnFailure::Continue
+        }
+    }
+}
+
 /// A size: an integer (bytes) or a string such as `"256KiB"`, `"10 MB"`.
 pub fn size_value(value: &Value) -> Option<u64> {
     match value {
@@ -113,6 +144,17 @@ mod tests {
         assert!(list.contains("10.1.2.3".parse().unwrap()) && !list.contains("127.0.0.1".parse().unwrap()));
         assert_eq!(w.len(), 1);
         assert!(w[0].starts_with("allow: "), "{w:?}");
+    }
+
+    #[test]
+    fn failure_policies() {
+        let config = table(&[("kv_error", text("tempfail")), ("dns_error", text("explode"))]);
+        let mut w = Vec::new();
+        assert_eq!(on_failure(&config, "kv_error", &mut w), OnFailure::Tempfail);
+        assert_eq!(on_failure(&config, "missing", &mut w), OnFailure::Continue);
+        assert_eq!(on_failure(&config, "dns_error", &mut w), OnFailure::Continue);
+        assert_eq!(w, ["dns_error must be \"continue\" or \"tempfail\", not \"explode\"; using \"continue\""]);
+        assert_eq!((OnFailure::Continue.describe(), OnFailure::Tempfail.describe()), ("let through", "deferred"));
     }
 
     #[test]

@@ -3,30 +3,11 @@
 
 use std::time::Duration;
 
-use filter_util::config::{duration, flag, networks, prefix_len};
+use filter_util::config::{OnFailure, duration, flag, networks, on_failure, prefix_len};
 use filter_util::domain::DomainList;
 use filter_util::net::{LOOPBACK, NetList};
 use filter_util::reply::ReplySpec;
 use sluice_plugin::config::Value;
-
-/// What to do when the kv store fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnKvError {
-    /// Let the recipient through (logged, annotated): a store outage must not stop mail.
-    Continue,
-    /// Answer 451 4.3.0: nothing passes unchecked.
-    Tempfail,
-}
-
-impl OnKvError {
-    /// What the log says is done about a store failure.
-    pub fn describe(self) -> &'static str {
-        match self {
-            OnKvError::Continue => "let through",
-            OnKvError::Tempfail => "deferred",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -47,7 +28,7 @@ pub struct Config {
     pub skip_authenticated: bool,
     /// Strip BATV tags and VERP numbers from senders (see `triplet::normalize_sender`).
     pub normalize_sender: bool,
-    pub on_kv_error: OnKvError,
+    pub on_kv_error: OnFailure,
     /// The greylisting reply; `{seconds}` is the time left.
     pub reply: ReplySpec,
 }
@@ -73,15 +54,7 @@ impl Config {
         let domains = config.strings("allow_domains");
         let (allow_domains, errors) = DomainList::parse_all(domains.iter().map(String::as_str));
         warnings.extend(errors.into_iter().map(|e| format!("allow_domains: {e}")));
-        let on_kv_error = match config.str("kv_error") {
-            None | Some("continue") => OnKvError::Continue,
-            Some("tempfail") => OnKvError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("kv_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnKvError::Continue
-            }
-        };
+        let on_kv_error = on_failure(config, "kv_error", &mut warnings);
         let default_reply = ReplySpec::new(451, "4.7.1", DEFAULT_TEXT);
         let (mut reply, errors) = ReplySpec::configured(
             &default_reply,
@@ -129,7 +102,7 @@ mod tests {
         assert_eq!((config.ipv4_prefix, config.ipv6_prefix), (24, 64));
         assert!(config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_domains.is_empty());
-        assert_eq!(config.on_kv_error, OnKvError::Continue);
+        assert_eq!(config.on_kv_error, OnFailure::Continue);
         assert_eq!((config.reply.code, config.reply.enhanced.as_str()), (451, "4.7.1"));
     }
 
@@ -155,7 +128,7 @@ mod tests {
         assert_eq!(config.ipv4_prefix, 32);
         assert!(!config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_domains.matches("news.lists.example.org"));
-        assert_eq!(config.on_kv_error, OnKvError::Tempfail);
+        assert_eq!(config.on_kv_error, OnFailure::Tempfail);
         assert_eq!(config.reply.text, "Come back in {seconds}s");
     }
 

@@ -27,7 +27,7 @@ mod triplet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use check::{Decision, REFRESH_SECS, Request, check, kv_failure, outcome};
-pub use config::{Config, OnKvError};
+pub use config::Config;
 pub use triplet::{Record, network_key, normalize_recipient, normalize_sender, triplet_key};
 
 use filter_util::clock::unix_now;
@@ -43,7 +43,7 @@ pub struct Greylist;
 
 impl Plugin for Greylist {
     fn describe() -> PluginInfo {
-        PluginInfo::new("greylist", env!("CARGO_PKG_VERSION"), &[Stage::RcptTo])
+        sluice_plugin::plugin_info!(Stage::RcptTo)
     }
 
     fn rcpt_to(session: &Session, txn: &Transaction, rcpt: &Recipient) -> RcptToResult {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use filter_util::config::networks;
+use filter_util::config::{OnFailure, networks, on_failure};
 use filter_util::domain;
 use filter_util::net::{LOOPBACK, NetList, parse_ip};
 use filter_util::reply::ReplySpec;
@@ -66,16 +66,6 @@ impl Check {
     }
 }
 
-/// What to do when a DNS lookup fails (timeout, SERVFAIL) rather than answering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnDnsError {
-    /// Let the client through (logged and annotated): the default, so that a resolver
-    /// outage does not stop all mail.
-    Continue,
-    /// Answer with the `dns_error` reply (4xx); the client retries later.
-    Tempfail,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     enabled: [bool; 5],
@@ -83,7 +73,7 @@ pub struct Config {
     pub local_names: Vec<String>,
     pub local_ips: Vec<IpAddr>,
     pub allow_networks: NetList,
-    pub on_dns_error: OnDnsError,
+    pub on_dns_error: OnFailure,
     pub dns_error_reply: ReplySpec,
 }
 
@@ -150,15 +140,7 @@ impl Config {
             })
             .collect();
         let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
-        let on_dns_error = match config.str("dns_error") {
-            None | Some("continue") => OnDnsError::Continue,
-            Some("tempfail") => OnDnsError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("dns_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnDnsError::Continue
-            }
-        };
+        let on_dns_error = on_failure(config, "dns_error", &mut warnings);
         let default_dns_error =
             ReplySpec::new(451, "4.4.3", "Temporary DNS failure while checking [{ip}] / <{helo}>; try again later");
         let mut dns_error_reply = reply(reply_tables, "dns_error", default_dns_error.clone(), &mut warnings);
@@ -197,7 +179,7 @@ mod tests {
         assert_eq!(config.reply(Check::Fcrdns).enhanced, "5.7.25");
         assert!(config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_networks.contains("::1".parse().unwrap()));
-        assert_eq!(config.on_dns_error, OnDnsError::Continue);
+        assert_eq!(config.on_dns_error, OnFailure::Continue);
     }
 
     #[test]
@@ -223,7 +205,7 @@ mod tests {
         assert_eq!(config.local_names, ["mx.example.com", "mail.example.com"]);
         assert_eq!(config.local_ips.len(), 2);
         assert!(!config.allow_networks.contains("127.0.0.1".parse().unwrap()));
-        assert_eq!(config.on_dns_error, OnDnsError::Tempfail);
+        assert_eq!(config.on_dns_error, OnFailure::Tempfail);
         assert_eq!(config.reply(Check::OwnName), &ReplySpec::new(554, "5.7.1", "Go away"));
         assert_eq!(config.dns_error_reply.code, 451, "a 5xx dns_error reply is refused");
     }
@@ -236,6 +218,6 @@ mod tests {
         ]));
         assert_eq!(warnings.len(), 2);
         assert!(config.enabled(Check::OwnName));
-        assert_eq!(config.on_dns_error, OnDnsError::Continue);
+        assert_eq!(config.on_dns_error, OnFailure::Continue);
     }
 }

@@ -21,7 +21,7 @@ mod decision;
 mod form;
 
 pub use checks::{Client, Finding, MAX_PTR_NAMES, evaluate, fcrdns};
-pub use config::{Check, Config, OnDnsError};
+pub use config::{Check, Config};
 pub use decision::outcome;
 pub use form::{HeloForm, classify};
 
@@ -37,7 +37,7 @@ pub struct HeloChecks;
 
 impl Plugin for HeloChecks {
     fn describe() -> PluginInfo {
-        PluginInfo::new("helo-checks", env!("CARGO_PKG_VERSION"), &[Stage::Helo])
+        sluice_plugin::plugin_info!(Stage::Helo)
     }
 
     fn helo(session: &Session) -> Outcome {
@@ -63,10 +63,7 @@ impl Plugin for HeloChecks {
                 "session {}: HELO check {} for client {ip} could not finish ({detail}); {}",
                 session.id,
                 check.key(),
-                match config.on_dns_error {
-                    OnDnsError::Continue => "let through",
-                    OnDnsError::Tempfail => "deferred",
-                }
+                config.on_dns_error.describe()
             )),
             Finding::Pass { .. } => {}
         }

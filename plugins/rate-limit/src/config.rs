@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use filter_util::config::{networks, prefix_len};
+use filter_util::config::{OnFailure, networks, on_failure, prefix_len};
 use filter_util::duration::parse_duration;
 use filter_util::net::{LOOPBACK, NetList};
 use sluice_plugin::config::Value;
@@ -77,24 +77,6 @@ impl Action {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnKvError {
-    /// Let the client through (logged, annotated).
-    Continue,
-    /// Answer 451 4.3.0 (421 4.3.0 at connect).
-    Tempfail,
-}
-
-impl OnKvError {
-    /// What the log says is done about a store failure.
-    pub fn describe(self) -> &'static str {
-        match self {
-            OnKvError::Continue => "let through",
-            OnKvError::Tempfail => "deferred",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub limits: Vec<Limit>,
@@ -104,7 +86,7 @@ pub struct Config {
     /// host usually has a whole /64 to rotate through).
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
-    pub on_kv_error: OnKvError,
+    pub on_kv_error: OnFailure,
     /// `{seconds}`, `{limit}`, `{count}`, `{window}` are filled in.
     pub reply_text: String,
 }
@@ -183,15 +165,7 @@ impl Config {
                 Action::Tempfail
             }
         };
-        let on_kv_error = match config.str("kv_error") {
-            None | Some("continue") => OnKvError::Continue,
-            Some("tempfail") => OnKvError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("kv_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnKvError::Continue
-            }
-        };
+        let on_kv_error = on_failure(config, "kv_error", &mut warnings);
         let reply_text = match config.str("reply_text") {
             Some(text) if !text.trim().is_empty() => text.to_string(),
             Some(_) => {

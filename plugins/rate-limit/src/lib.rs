@@ -27,7 +27,7 @@ pub mod window;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use config::{Action, Config, Limit, NAMED, OnKvError, Subject};
+pub use config::{Action, Config, Limit, NAMED, Subject};
 pub use limiter::{Stage as LimitStage, Usage, count, describe, kv_failure, outcome, worst};
 
 use filter_util::clock::unix_now;
@@ -86,7 +86,7 @@ pub struct RateLimit;
 
 impl Plugin for RateLimit {
     fn describe() -> PluginInfo {
-        PluginInfo::new("rate-limit", env!("CARGO_PKG_VERSION"), &[Stage::Connect, Stage::MailFrom])
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::MailFrom)
     }
 
     fn connect(session: &Session) -> Outcome {

@@ -110,6 +110,16 @@ impl PluginInfo {
     }
 }
 
+/// The [`PluginInfo`] of the crate it is written in: named and versioned after its
+/// package (`name` and `version` in `Cargo.toml`), called at the stages listed:
+/// `plugin_info!(Stage::Connect, Stage::MailFrom)`.
+#[macro_export]
+macro_rules! plugin_info {
+    ($($stage:expr),* $(,)?) => {
+        $crate::PluginInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &[$($stage),*])
+    };
+}
+
 #[doc(hidden)]
 pub struct Adapter<T>(core::marker::PhantomData<T>);
 

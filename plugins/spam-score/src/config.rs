@@ -278,7 +278,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn settings(toml: &str) -> Settings {
-        parse_clean(parse, toml)
+        parse_clean(parse, &from_toml(toml))
     }
 
     #[test]

@@ -15,8 +15,6 @@ use sluice_plugin::prelude::*;
 use crate::config::Settings;
 use crate::score::{Action, TextBody, Verdict, decide, evaluate, format_score};
 
-const NAME: &str = "spam-score";
-
 /// Read and checked once per instance; problems are logged then.
 static SETTINGS: PluginConfig<Settings> = PluginConfig::new(config::parse);
 
@@ -77,7 +75,7 @@ pub struct SpamScore;
 
 impl Plugin for SpamScore {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::Data])
+        sluice_plugin::plugin_info!(Stage::Data)
     }
 
     fn data(_session: &Session, txn: &Transaction, message: &Message) -> DataResult {

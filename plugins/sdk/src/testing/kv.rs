@@ -17,6 +17,11 @@ pub struct MemoryKv {
 }
 
 impl MemoryKv {
+    /// An empty store whose clock reads `now_ms`.
+    pub fn at(now_ms: u64) -> MemoryKv {
+        MemoryKv { now_ms, ..MemoryKv::default() }
+    }
+
     fn live(&self, key: &str) -> Option<&(Vec<u8>, Option<u64>)> {
         self.entries.get(key).filter(|(_, expires)| expires.is_none_or(|at| at > self.now_ms))
     }

@@ -41,9 +41,9 @@ pub fn from_toml(toml: &str) -> Value {
     }
 }
 
-/// Parses `toml` with `parse`; panics if there are warnings.
-pub fn parse_clean<T>(parse: Parse<T>, toml: &str) -> T {
-    let (settings, warnings) = parse(&from_toml(toml));
+/// Parses `config` with `parse`; panics if there are warnings.
+pub fn parse_clean<T>(parse: Parse<T>, config: &Value) -> T {
+    let (settings, warnings) = parse(config);
     assert!(warnings.is_empty(), "unexpected warnings: {warnings:?}");
     settings
 }
