@@ -10,11 +10,16 @@ use crate::log;
 pub type Parse<T> = fn(&Value) -> (T, Vec<String>);
 
 /// Settings read and checked at the first call of an instance, each warning logged
-/// once (`config: <warning>`). Keep it in a `static`:
+/// once (`config: <warning>`). Keep it in a `static` and call [`PluginConfig::get`] in
+/// the hooks:
 ///
-/// ```ignore
+/// ```
+/// # use sluice_plugin::{PluginConfig, config::Value};
+/// # struct Config;
+/// # impl Config {
+/// #     fn from_value(_: &Value) -> (Config, Vec<String>) { (Config, Vec::new()) }
+/// # }
 /// static CONFIG: PluginConfig<Config> = PluginConfig::new(Config::from_value);
-/// let config = CONFIG.get();
 /// ```
 pub struct PluginConfig<T> {
     parsed: OnceLock<T>,
