@@ -160,14 +160,13 @@ fn zone(entry: &Value, txt_default: bool, warnings: &mut Vec<String>) -> Option<
 
 #[cfg(test)]
 mod tests {
-    use sluice_plugin::testing::{list, table, text};
+    use sluice_plugin::testing::{list, parse_clean, table, text};
 
     use super::*;
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[("zones", list(&[text("zen.example.test")]))]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[("zones", list(&[text("zen.example.test")]))]));
         assert_eq!(config.zones.len(), 1);
         assert_eq!(
             config.zones[0],
@@ -201,8 +200,7 @@ mod tests {
             ("reply_code", Value::Integer(550)),
             ("reply_text", text("Blocked: {zones}")),
         ]);
-        let (config, warnings) = Config::from_value(&config);
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &config);
         assert_eq!(config.zones[0].name, "strict.example.test");
         assert_eq!(config.zones[0].weight, 0.5);
         assert_eq!(config.zones[0].return_codes, vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 4)]);

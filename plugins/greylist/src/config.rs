@@ -87,14 +87,13 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use sluice_plugin::testing::{strings, table, text};
+    use sluice_plugin::testing::{parse_clean, strings, table, text};
 
     use super::*;
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[]));
         assert_eq!(config.delay, Duration::from_secs(300));
         assert_eq!(config.retry_window, Duration::from_secs(14_400));
         assert_eq!(config.pass_ttl, Duration::from_secs(35 * 86_400));
@@ -119,8 +118,7 @@ mod tests {
             ("kv_error", text("tempfail")),
             ("reply_text", text("Come back in {seconds}s")),
         ]);
-        let (config, warnings) = Config::from_value(&config);
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &config);
         assert_eq!(config.delay, Duration::from_secs(90));
         assert_eq!(config.retry_window, Duration::from_secs(7200));
         assert_eq!(config.pass_ttl, Duration::from_secs(7 * 86_400));

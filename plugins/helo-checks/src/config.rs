@@ -164,14 +164,13 @@ fn reply(tables: Option<&Value>, key: &str, default: ReplySpec, warnings: &mut V
 
 #[cfg(test)]
 mod tests {
-    use sluice_plugin::testing::{strings, table};
+    use sluice_plugin::testing::{parse_clean, strings, table};
 
     use super::*;
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[]));
         assert!(config.enabled(Check::Syntax) && config.enabled(Check::OwnName) && config.enabled(Check::Literal));
         assert!(!config.enabled(Check::Fcrdns) && !config.enabled(Check::HeloResolves));
         assert!(!config.uses_dns());

@@ -189,7 +189,7 @@ impl Config {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use sluice_plugin::testing::{table, text};
+    use sluice_plugin::testing::{parse_clean, table, text};
 
     use super::*;
 
@@ -199,13 +199,15 @@ pub(crate) mod tests {
 
     #[test]
     fn named_limits() {
-        let (config, warnings) = Config::from_value(&table(&[
-            ("per_ip", rate(30, "1m")),
-            ("per_sender", rate(100, "1h")),
-            ("per_sender_domain", table(&[("count", Value::Integer(500)), ("window", Value::Integer(3600))])),
-            ("per_ip_connections", rate(20, "10s")),
-        ]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(
+            Config::from_value,
+            &table(&[
+                ("per_ip", rate(30, "1m")),
+                ("per_sender", rate(100, "1h")),
+                ("per_sender_domain", table(&[("count", Value::Integer(500)), ("window", Value::Integer(3600))])),
+                ("per_ip_connections", rate(20, "10s")),
+            ]),
+        );
         let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["per_ip_connections", "per_ip", "per_sender", "per_sender_domain"]);
         assert_eq!(
@@ -228,12 +230,14 @@ pub(crate) mod tests {
             ("window", text("10s")),
         ]);
         let daily = table(&[("key", text("sender")), ("count", Value::Integer(1000)), ("window", text("1d"))]);
-        let (config, warnings) = Config::from_value(&table(&[
-            ("per_ip", rate(30, "1m")),
-            ("limits", Value::Array(vec![burst, daily])),
-            ("action", text("tag")),
-        ]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(
+            Config::from_value,
+            &table(&[
+                ("per_ip", rate(30, "1m")),
+                ("limits", Value::Array(vec![burst, daily])),
+                ("action", text("tag")),
+            ]),
+        );
         let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["per_ip", "ip-burst", "limits[1]"]);
         assert_eq!(config.limits[2].subject, Subject::Sender);
