@@ -161,7 +161,7 @@ impl Server {
 
 /// Queue gauges, computed when Prometheus scrapes.
 fn telemetry_queue(queue: &Queue) {
-    let now = crate::delivery::now_secs();
+    let now = crate::clock::now_secs();
     let (mut held, mut quarantined, mut waiting, mut oldest) = (0u64, 0u64, 0u64, now);
     for entry in queue.entries() {
         match entry.state.hold {

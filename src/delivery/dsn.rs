@@ -229,10 +229,9 @@ impl Notice<'_> {
 
     /// Builds the notice and stores it in the queue, where delivery picks it up.
     /// Returns its id, or `None` when there is nobody to tell (sender `<>`).
-    pub async fn queue(&self, queue: &Queue) -> Result<Option<QueueId>, StoreError> {
+    pub async fn queue(&self, queue: &Queue, now: u64) -> Result<Option<QueueId>, StoreError> {
         let id = queue.next_id();
         let message = self.build(id);
-        let now = crate::delivery::now_secs();
         let Some(envelope) = self.envelope(id, &message, now) else { return Ok(None) };
         queue.store(envelope, MessageState::default(), Vec::new(), StoredBody::Replaced(message)).await?;
         Ok(Some(id))

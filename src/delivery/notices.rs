@@ -78,13 +78,15 @@ pub fn bounce_pending(envelope: &Envelope, state: &mut MessageState, now: u64) {
     }
 }
 
-/// Builds the notice and queues it.
+/// Builds the notice and queues it; `now` (Unix seconds) is the last attempt and
+/// the notice's arrival.
 pub async fn send(
     queue: &Queue,
     reporting_mta: &str,
     entry: &Entry,
     lines: &[(usize, Action)],
     retry_until: Option<u64>,
+    now: u64,
 ) -> Result<(), String> {
     let id = entry.envelope.id;
     let original = queue.read_message(id).map_err(|e| format!("cannot read message {id}: {e}"))?;
@@ -103,9 +105,9 @@ pub async fn send(
         lines: notice_lines,
         original: &original,
         retry_until,
-        last_attempt: super::now_secs(),
+        last_attempt: now,
     };
-    match notice.queue(queue).await {
+    match notice.queue(queue, now).await {
         Ok(Some(notice_id)) => {
             tracing::info!(%id, notice = %notice_id, recipients = lines.len(), "delivery status notice queued");
             Ok(())

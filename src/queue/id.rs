@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
@@ -61,8 +60,11 @@ impl IdGenerator {
         IdGenerator { last: AtomicU64::new(floor.map_or(0, |id| id.0)) }
     }
 
+    /// Reads the system clock, not an injected one: an id is a name that must stay
+    /// unique and ordered across restarts, not a delivery decision, and a test clock
+    /// set in the past would only be overridden by the floor anyway.
     pub fn next(&self) -> QueueId {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let now = crate::clock::since_epoch().as_micros() as u64;
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let candidate = now.max(last + 1);

@@ -46,6 +46,16 @@ impl MessageState {
         self.recipients.get(index).cloned().unwrap_or_default()
     }
 
+    /// The status of recipient `index`, without copying its state.
+    pub fn status(&self, index: usize) -> RecipientStatus {
+        self.recipients.get(index).map_or(RecipientStatus::Pending, |r| r.status)
+    }
+
+    /// Whether any of the envelope's `count` recipients is still pending.
+    pub fn has_pending(&self, count: usize) -> bool {
+        (0..count).any(|i| self.status(i) == RecipientStatus::Pending)
+    }
+
     /// Makes `recipients` hold one entry per envelope recipient.
     pub fn ensure_recipients(&mut self, count: usize) -> &mut [RecipientState] {
         if self.recipients.len() < count {
@@ -134,5 +144,16 @@ mod tests {
         let text = serde_json::to_string(&state).unwrap();
         assert_eq!(text, r#"{"recipients":[{"status":"pending"},{"status":"delivered"}]}"#);
         assert_eq!(serde_json::from_str::<MessageState>(&text).unwrap(), state);
+    }
+
+    #[test]
+    fn recipients_without_an_entry_are_pending() {
+        let mut state = MessageState::default();
+        assert!(state.has_pending(1));
+        assert!(!state.has_pending(0));
+        state.ensure_recipients(1)[0].status = RecipientStatus::Failed;
+        assert!(!state.has_pending(1));
+        assert!(state.has_pending(2), "the second has no entry yet");
+        assert_eq!((state.status(0), state.status(1)), (RecipientStatus::Failed, RecipientStatus::Pending));
     }
 }
