@@ -14,3 +14,4 @@ pub mod mail;
 pub mod plugin;
 pub mod queue;
 pub mod smtp;
+pub mod wire;

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::delivery::admin::{AdminAction, AdminReply, AdminRequest, apply_offline};
 use crate::delivery::control;
-use crate::queue::{Diagnostic, Entry, Hold, Queue, QueueId, RecipientStatus, Snapshot, snapshot};
+use crate::mail::QueueId;
+use crate::queue::{Diagnostic, Entry, Hold, Queue, RecipientStatus, Snapshot, snapshot};
 
 #[derive(Serialize)]
 struct Row {

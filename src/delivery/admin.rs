@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::notices;
 use crate::config::Config;
-use crate::queue::{Hold, Queue, QueueId};
+use crate::mail::QueueId;
+use crate::queue::{Hold, Queue};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -18,6 +18,7 @@ use super::scheduler::Event;
 use crate::config::TlsMode;
 use crate::mail::params::Body;
 use crate::queue::{Diagnostic, Entry, RecipientStatus};
+use crate::wire::Status;
 
 /// Messages larger than this are read off the runtime's threads.
 const READ_INLINE_LIMIT: u64 = 1 << 20;
@@ -137,14 +138,14 @@ async fn deliver_group_inner(
         return all(RcptOutcome::Deferred(diagnostic));
     }
     let Some(_permit) = engine.pool.permit(&site).await else {
-        return all(RcptOutcome::Deferred(local("4.3.0", "delivery is shutting down")));
+        return all(RcptOutcome::Deferred(local(Status(4, 3, 0), "delivery is shutting down")));
     };
     // The destination may have gone down while we waited for the slot.
     if let Some(diagnostic) = site.down() {
         return all(RcptOutcome::Deferred(diagnostic));
     }
     let Some(content) = message.content(engine).await else {
-        return all(RcptOutcome::Deferred(local("4.3.0", "cannot read the message from the queue")));
+        return all(RcptOutcome::Deferred(local(Status(4, 3, 0), "cannot read the message from the queue")));
     };
     let envelope = &message.entry.envelope;
     let params = &envelope.mail_params;
@@ -164,7 +165,7 @@ async fn deliver_group_inner(
             Some(client) => client,
             None => {
                 if fresh_connections == MAX_CONNECTIONS_PER_GROUP {
-                    let diagnostic = local("4.4.2", "too many connections failed during this attempt");
+                    let diagnostic = local(Status(4, 4, 2), "too many connections failed during this attempt");
                     results.extend(remaining.drain(..).map(|i| (i, RcptOutcome::Deferred(diagnostic.clone()))));
                     break;
                 }
@@ -209,7 +210,7 @@ async fn deliver_group_inner(
                     }
                     (Some(verdict), _) => verdict_outcome(verdict, &host, client.caps.dsn),
                     (None, Err(error)) => RcptOutcome::Deferred(error.diagnostic(&host)),
-                    (None, Ok(())) => RcptOutcome::Deferred(local("4.5.0", "no reply for this recipient")),
+                    (None, Ok(())) => RcptOutcome::Deferred(local(Status(4, 5, 0), "no reply for this recipient")),
                 };
                 results.push((index, outcome));
             }
@@ -242,8 +243,8 @@ fn early(error: &ClientError) -> bool {
 }
 
 fn verdict_outcome(verdict: Verdict, host: &str, dsn: bool) -> RcptOutcome {
-    let diagnostic = |reply: &super::client::Reply| Diagnostic {
-        status: reply.status(),
+    let diagnostic = |reply: &crate::wire::Reply| Diagnostic {
+        status: reply.effective_status(),
         text: reply.to_string(),
         smtp: true,
         remote_mta: Some(host.to_string()),
@@ -252,7 +253,7 @@ fn verdict_outcome(verdict: Verdict, host: &str, dsn: bool) -> RcptOutcome {
         Verdict::Delivered(reply) => RcptOutcome::Delivered { diagnostic: diagnostic(&reply), relayed_dsn: dsn },
         Verdict::Transient(reply) => RcptOutcome::Deferred(diagnostic(&reply)),
         Verdict::Permanent(reply) => RcptOutcome::Failed(diagnostic(&reply)),
-        Verdict::TooMany => RcptOutcome::Deferred(local("4.5.3", "too many recipients")),
+        Verdict::TooMany => RcptOutcome::Deferred(local(Status(4, 5, 3), "too many recipients")),
     }
 }
 
@@ -273,12 +274,12 @@ async fn connect(
     site: &Site,
     needs: &Needs,
 ) -> Result<SmtpClient, Problem> {
-    let hosts = mx::plan(&engine.resolver, destination).await?;
+    let hosts = mx::plan(engine.resolver.as_ref(), destination).await?;
     let mut last: Option<Problem> = None;
     let mut unsuitable: Option<(Unsuitable, String)> = None;
     let mut reached_any = false;
     for planned in &hosts {
-        let addrs = match mx::addresses(&engine.resolver, planned).await {
+        let addrs = match mx::addresses(engine.resolver.as_ref(), planned).await {
             Ok(addrs) => addrs,
             Err(problem @ Problem::Permanent(_)) if hosts.len() == 1 => return Err(problem),
             Err(problem) => {
@@ -331,11 +332,11 @@ async fn connect(
             }
             Err(problem)
         }
-        (None, None) => Err(Problem::temporary("4.4.4", format!("no hosts to try for {destination}"))),
+        (None, None) => Err(Problem::temporary(Status(4, 4, 4), format!("no hosts to try for {destination}"))),
     }
 }
 
-fn log_results(id: crate::queue::QueueId, destination: &Destination, results: &[(usize, RcptOutcome)]) {
+fn log_results(id: crate::mail::QueueId, destination: &Destination, results: &[(usize, RcptOutcome)]) {
     for (index, outcome) in results {
         match outcome {
             RcptOutcome::Delivered { diagnostic, .. } => {

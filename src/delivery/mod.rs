@@ -30,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
-use crate::dns::Resolver;
+use crate::dns::SharedResolver;
 use crate::queue::Queue;
 use client::ClientSettings;
 use pool::Pool;
@@ -44,16 +44,15 @@ pub struct Engine {
     pub queue: Arc<Queue>,
     pub config: Arc<Config>,
     pub router: Router,
-    pub resolver: Resolver,
+    pub resolver: SharedResolver,
     pool: Pool,
     pub settings: Arc<ClientSettings>,
     pub max_recipients_per_transaction: usize,
 }
 
 impl Engine {
-    fn build(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Arc<Engine>> {
+    fn build(config: Arc<Config>, queue: Arc<Queue>, resolver: SharedResolver) -> anyhow::Result<Arc<Engine>> {
         let tls = client::tls::build(&config.delivery, &config.origin)?;
-        let resolver = crate::dns::build_resolver(&config.dns)?;
         Ok(Arc::new(Engine {
             settings: Arc::new(ClientSettings::new(&config, tls)),
             router: Router::new(Arc::clone(&config))?,
@@ -76,8 +75,8 @@ pub struct Delivery {
 
 impl Delivery {
     /// Starts delivering everything in the queue, and whatever is stored later.
-    pub fn start(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Delivery> {
-        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue))?;
+    pub fn start(config: Arc<Config>, queue: Arc<Queue>, resolver: SharedResolver) -> anyhow::Result<Delivery> {
+        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue), resolver)?;
         let (events, inbox) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(engine, events.clone(), inbox);
         let scheduler = tokio::spawn(scheduler.run());
@@ -86,8 +85,8 @@ impl Delivery {
     }
 
     /// Switches to a reloaded configuration (routes, TLS, limits, DNS).
-    pub fn reload(&self, config: Arc<Config>) -> anyhow::Result<()> {
-        let engine = Engine::build(config, Arc::clone(&self.queue))?;
+    pub fn reload(&self, config: Arc<Config>, resolver: SharedResolver) -> anyhow::Result<()> {
+        let engine = Engine::build(config, Arc::clone(&self.queue), resolver)?;
         self.events.send(Event::Reload { engine }).map_err(|_| anyhow::anyhow!("delivery has stopped"))
     }
 

@@ -19,7 +19,9 @@ use super::dsn::Action;
 use super::outcome::RcptOutcome;
 use super::retry::RetryPolicy;
 use super::{Engine, attempt, notices, now_ms, now_secs};
-use crate::queue::{Diagnostic, Entry, Hold, QueueId, RecipientStatus};
+use crate::mail::QueueId;
+use crate::queue::{Diagnostic, Entry, Hold, RecipientStatus};
+use crate::wire::Status;
 
 /// Attempts running at once; more due messages wait their turn.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -334,7 +336,7 @@ impl Scheduler {
                 r.status = RecipientStatus::Failed;
                 r.final_at = Some(now);
                 r.diagnostic = Some(Diagnostic {
-                    status: "4.4.7".into(),
+                    status: Status(4, 4, 7),
                     text: match &last {
                         Some(last) => format!("delivery time expired after {age}; last error: {last}"),
                         None => format!("delivery time expired after {age}"),
