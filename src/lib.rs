@@ -15,3 +15,4 @@ pub mod mail;
 pub mod plugin;
 pub mod queue;
 pub mod smtp;
+pub mod wire;

@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::delivery::admin::{AdminAction, AdminReply, AdminRequest};
 use crate::delivery::control;
 use crate::delivery::offline;
-use crate::queue::{Diagnostic, Entry, Hold, Queue, QueueId, RecipientStatus, Snapshot, snapshot};
+use crate::mail::QueueId;
+use crate::queue::{Diagnostic, Entry, Hold, Queue, RecipientStatus, Snapshot, snapshot};
 
 #[derive(Serialize)]
 struct Row {

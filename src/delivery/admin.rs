@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::QueueId;
+use crate::mail::QueueId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

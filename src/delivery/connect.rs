@@ -9,6 +9,7 @@ use super::outcome::{Problem, RcptOutcome, local};
 use super::pool::Site;
 use super::routing::Destination;
 use crate::config::TlsMode;
+use crate::wire::Status;
 
 /// Fresh connections tried for one group before the rest waits for the next attempt.
 const MAX_CONNECTIONS_PER_GROUP: usize = 3;
@@ -35,7 +36,10 @@ impl<'a> Connections<'a> {
             return Ok(client);
         }
         if self.fresh == MAX_CONNECTIONS_PER_GROUP {
-            return Err(RcptOutcome::Deferred(local("4.4.2", "too many connections failed during this attempt")));
+            return Err(RcptOutcome::Deferred(local(
+                Status(4, 4, 2),
+                "too many connections failed during this attempt",
+            )));
         }
         self.fresh += 1;
         connect(self.engine, self.destination, self.site, &self.needs).await.map_err(|problem| problem.outcome())
@@ -65,12 +69,12 @@ async fn connect(
     site: &Site,
     needs: &Needs,
 ) -> Result<SmtpClient, Problem> {
-    let hosts = mx::plan(&engine.resolver, destination).await?;
+    let hosts = mx::plan(engine.resolver.as_ref(), destination).await?;
     let mut last: Option<Problem> = None;
     let mut unsuitable: Option<(Unsuitable, String)> = None;
     let mut reached_any = false;
     for planned in &hosts {
-        let addrs = match mx::addresses(&engine.resolver, planned).await {
+        let addrs = match mx::addresses(engine.resolver.as_ref(), planned).await {
             Ok(addrs) => addrs,
             Err(problem @ Problem::Permanent(_)) if hosts.len() == 1 => return Err(problem),
             Err(problem) => {
@@ -113,7 +117,7 @@ async fn connect(
             }
             Err(problem)
         }
-        (None, None) => Err(Problem::temporary("4.4.4", format!("no hosts to try for {destination}"))),
+        (None, None) => Err(Problem::temporary(Status(4, 4, 4), format!("no hosts to try for {destination}"))),
     }
 }
 

@@ -8,14 +8,14 @@ use super::pool::Pool;
 use super::routing::Router;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::dns::Resolver;
+use crate::dns::SharedResolver;
 use crate::queue::Queue;
 
 pub struct Engine {
     pub queue: Arc<Queue>,
     pub config: Arc<Config>,
     pub router: Router,
-    pub resolver: Resolver,
+    pub resolver: SharedResolver,
     pub pool: Pool,
     pub settings: Arc<ClientSettings>,
     pub max_recipients_per_transaction: usize,
@@ -24,9 +24,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn build(config: Arc<Config>, queue: Arc<Queue>, clock: SharedClock) -> anyhow::Result<Arc<Engine>> {
+    pub fn build(
+        config: Arc<Config>,
+        queue: Arc<Queue>,
+        resolver: SharedResolver,
+        clock: SharedClock,
+    ) -> anyhow::Result<Arc<Engine>> {
         let tls = client::tls::build(&config.delivery, &config.origin)?;
-        let resolver = crate::dns::build_resolver(&config.dns)?;
         Ok(Arc::new(Engine {
             settings: Arc::new(ClientSettings::new(&config, tls)),
             router: Router::new(Arc::clone(&config))?,

@@ -12,7 +12,7 @@ use super::admin::{AdminReply, AdminRequest};
 use super::dsn::Action;
 use super::engine::Engine;
 use super::outcome::RcptOutcome;
-use crate::queue::QueueId;
+use crate::mail::QueueId;
 
 pub type Events = UnboundedSender<Event>;
 

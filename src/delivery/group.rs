@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::client::{ClientError, Message, Needs, Reply, SmtpClient, Stage, Verdict};
+use super::client::{ClientError, Message, Needs, SmtpClient, Stage, Verdict};
 use super::connect::Connections;
 use super::engine::Engine;
 use super::event::{Event, Events};
@@ -15,8 +15,11 @@ use super::outcome::{RcptOutcome, local};
 use super::pool::{Permit, Site};
 use super::routing::Destination;
 use crate::mail::Envelope;
+use crate::mail::QueueId;
 use crate::mail::params::Body;
-use crate::queue::{Diagnostic, QueueId};
+use crate::queue::Diagnostic;
+use crate::wire::Reply;
+use crate::wire::Status;
 
 /// Delivers `members` (recipient indexes) of the message to one destination and
 /// returns the results not yet reported.
@@ -46,13 +49,15 @@ async fn prepare(
     if let Some(diagnostic) = site.down() {
         return Err(diagnostic);
     }
-    let permit = engine.pool.permit(&site).await.ok_or_else(|| local("4.3.0", "delivery is shutting down"))?;
+    let permit = engine.pool.permit(&site).await.ok_or_else(|| local(Status(4, 3, 0), "delivery is shutting down"))?;
     // The destination may have gone down while we waited for the slot.
     if let Some(diagnostic) = site.down() {
         return Err(diagnostic);
     }
-    let content =
-        message.content(engine).await.ok_or_else(|| local("4.3.0", "cannot read the message from the queue"))?;
+    let content = message
+        .content(engine)
+        .await
+        .ok_or_else(|| local(Status(4, 3, 0), "cannot read the message from the queue"))?;
     Ok((site, permit, content))
 }
 
@@ -182,7 +187,7 @@ impl<'a> Progress<'a> {
                 (Some(Verdict::TooMany), _) => continue,
                 (Some(verdict), _) => verdict_outcome(verdict, host, dsn),
                 (None, Err(error)) => RcptOutcome::Deferred(error.diagnostic(host)),
-                (None, Ok(())) => RcptOutcome::Deferred(local("4.5.0", "no reply for this recipient")),
+                (None, Ok(())) => RcptOutcome::Deferred(local(Status(4, 5, 0), "no reply for this recipient")),
             };
             self.results.push((index, outcome));
         }
@@ -214,7 +219,7 @@ fn early(error: &ClientError) -> bool {
 
 fn verdict_outcome(verdict: Verdict, host: &str, dsn: bool) -> RcptOutcome {
     let diagnostic = |reply: &Reply| Diagnostic {
-        status: reply.status(),
+        status: reply.effective_status(),
         text: reply.to_string(),
         smtp: true,
         remote_mta: Some(host.to_string()),
@@ -223,7 +228,7 @@ fn verdict_outcome(verdict: Verdict, host: &str, dsn: bool) -> RcptOutcome {
         Verdict::Delivered(reply) => RcptOutcome::Delivered { diagnostic: diagnostic(&reply), relayed_dsn: dsn },
         Verdict::Transient(reply) => RcptOutcome::Deferred(diagnostic(&reply)),
         Verdict::Permanent(reply) => RcptOutcome::Failed(diagnostic(&reply)),
-        Verdict::TooMany => RcptOutcome::Deferred(local("4.5.3", "too many recipients")),
+        Verdict::TooMany => RcptOutcome::Deferred(local(Status(4, 5, 3), "too many recipients")),
     }
 }
 
@@ -288,9 +293,9 @@ mod tests {
         results
             .iter()
             .map(|(i, outcome)| match outcome {
-                RcptOutcome::Delivered { diagnostic, .. } => (*i, "delivered", diagnostic.status.clone()),
-                RcptOutcome::Deferred(diagnostic) => (*i, "deferred", diagnostic.status.clone()),
-                RcptOutcome::Failed(diagnostic) => (*i, "failed", diagnostic.status.clone()),
+                RcptOutcome::Delivered { diagnostic, .. } => (*i, "delivered", diagnostic.status.to_string()),
+                RcptOutcome::Deferred(diagnostic) => (*i, "deferred", diagnostic.status.to_string()),
+                RcptOutcome::Failed(diagnostic) => (*i, "failed", diagnostic.status.to_string()),
             })
             .collect()
     }

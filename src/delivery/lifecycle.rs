@@ -11,6 +11,7 @@ use super::outcome::RcptOutcome;
 use super::retry::RetryPolicy;
 use crate::mail::Envelope;
 use crate::queue::{Diagnostic, MessageState, RecipientStatus};
+use crate::wire::Status;
 
 /// The time rules of `[queue]`.
 pub struct Lifecycle<'a> {
@@ -98,7 +99,7 @@ fn expire(state: &mut MessageState, max_age: Duration, now: u64) -> bool {
         r.status = RecipientStatus::Failed;
         r.final_at = Some(now);
         r.diagnostic = Some(Diagnostic {
-            status: "4.4.7".into(),
+            status: Status(4, 4, 7),
             text: match &last {
                 Some(last) => format!("delivery time expired after {age}; last error: {last}"),
                 None => format!("delivery time expired after {age}"),
@@ -125,8 +126,8 @@ mod tests {
     use super::*;
     use crate::config::{QueueConfig, TimeSpan};
     use crate::delivery::outcome::local;
+    use crate::mail::QueueId;
     use crate::mail::envelope::test_envelope;
-    use crate::queue::QueueId;
 
     const ARRIVED: u64 = 1_700_000_000;
     const AT_ARRIVAL: u64 = ARRIVED * 1000;
@@ -141,7 +142,7 @@ mod tests {
     }
 
     fn deferred(state: &mut MessageState, text: &str, now_ms: u64) {
-        record(state, 1, vec![(0, RcptOutcome::Deferred(local("4.4.1", text)))], now_ms / 1000);
+        record(state, 1, vec![(0, RcptOutcome::Deferred(local(Status(4, 4, 1), text)))], now_ms / 1000);
     }
 
     #[test]
@@ -180,13 +181,13 @@ mod tests {
         envelope.recipients.push(envelope.recipients[0].clone());
         let rules = Lifecycle { retry: &retry, delay_warning: Some(Duration::from_secs(60)) };
         let mut state = MessageState::default();
-        let ok = RcptOutcome::Delivered { diagnostic: local("2.0.0", "ok"), relayed_dsn: true };
+        let ok = RcptOutcome::Delivered { diagnostic: local(Status(2, 0, 0), "ok"), relayed_dsn: true };
         record(&mut state, 2, vec![(0, ok.clone())], ARRIVED);
-        record(&mut state, 2, vec![(0, RcptOutcome::Failed(local("5.1.1", "late")))], ARRIVED);
+        record(&mut state, 2, vec![(0, RcptOutcome::Failed(local(Status(5, 1, 1), "late")))], ARRIVED);
         assert_eq!(state.recipients[0].status, RecipientStatus::Delivered, "a final status never changes");
         let next = rules.settle(&envelope, &mut state, true, AT_ARRIVAL + 1000);
         assert_eq!(next, Next::Notify { lines: vec![(1, Action::Failed)], retry_until: ARRIVED + 2 * 86_400 });
-        assert_eq!(state.recipients[1].diagnostic.as_ref().unwrap().status, "5.0.0");
+        assert_eq!(state.recipients[1].diagnostic.as_ref().unwrap().status.to_string(), "5.0.0");
     }
 
     #[test]

@@ -44,6 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{self, SharedClock};
 use crate::config::Config;
+use crate::dns::SharedResolver;
 use crate::queue::Queue;
 use engine::Engine;
 use event::{Event, Events};
@@ -62,9 +63,9 @@ pub struct Delivery {
 
 impl Delivery {
     /// Starts delivering everything in the queue, and whatever is stored later.
-    pub fn start(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Delivery> {
+    pub fn start(config: Arc<Config>, queue: Arc<Queue>, resolver: SharedResolver) -> anyhow::Result<Delivery> {
         let clock = clock::system();
-        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue), Arc::clone(&clock))?;
+        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue), resolver, Arc::clone(&clock))?;
         let (events, inbox) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(engine, events.clone(), inbox);
         let scheduler = tokio::spawn(scheduler.run());
@@ -73,8 +74,8 @@ impl Delivery {
     }
 
     /// Switches to a reloaded configuration (routes, TLS, limits, DNS).
-    pub fn reload(&self, config: Arc<Config>) -> anyhow::Result<()> {
-        let engine = Engine::build(config, Arc::clone(&self.queue), Arc::clone(&self.clock))?;
+    pub fn reload(&self, config: Arc<Config>, resolver: SharedResolver) -> anyhow::Result<()> {
+        let engine = Engine::build(config, Arc::clone(&self.queue), resolver, Arc::clone(&self.clock))?;
         self.events.send(Event::Reload { engine }).map_err(|_| anyhow::anyhow!("delivery has stopped"))
     }
 

@@ -8,6 +8,7 @@ use super::dsn::{self, Action, Line, Notice};
 use super::outcome::local;
 use crate::mail::Envelope;
 use crate::queue::{Entry, MessageState, Queue, RecipientStatus};
+use crate::wire::Status;
 
 /// Notices owed now: final recipients not yet notified (those whose sender asked for
 /// nothing, or whose sender is `<>`, are marked notified on the way), plus pending
@@ -73,7 +74,7 @@ pub fn bounce_pending(envelope: &Envelope, state: &mut MessageState, now: u64) {
     let count = envelope.recipients.len();
     for r in state.ensure_recipients(count).iter_mut().filter(|r| !r.is_final()) {
         r.status = RecipientStatus::Failed;
-        r.diagnostic = Some(local("5.0.0", "returned to the sender by the mail administrator"));
+        r.diagnostic = Some(local(Status(5, 0, 0), "returned to the sender by the mail administrator"));
         r.final_at = Some(now);
     }
 }

@@ -5,7 +5,8 @@ use super::admin::{Activity, AdminAction, AdminReply, AdminRequest, ItemResult, 
 use super::notices;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::queue::{Entry, Hold, Queue, QueueId};
+use crate::mail::QueueId;
+use crate::queue::{Entry, Hold, Queue};
 
 /// Applies a request to a queue no server holds.
 pub async fn apply(config: &Config, queue: &Queue, clock: &dyn Clock, request: &AdminRequest) -> AdminReply {

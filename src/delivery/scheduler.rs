@@ -23,7 +23,8 @@ use super::lifecycle::{self, Lifecycle, Next};
 use super::outcome::RcptOutcome;
 use super::retry::RetryPolicy;
 use super::{attempt, notices};
-use crate::queue::{Entry, Hold, QueueId, RecipientStatus};
+use crate::mail::QueueId;
+use crate::queue::{Entry, Hold, RecipientStatus};
 
 /// Attempts running at once; more due messages wait their turn.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -476,6 +477,7 @@ mod tests {
     use super::*;
     use crate::delivery::outcome::local;
     use crate::delivery::test_support::{self, T0_MS, TestEngine};
+    use crate::wire::Status;
 
     const MINUTE: u64 = 60_000;
 
@@ -513,7 +515,7 @@ mod tests {
         }
 
         fn deferred(&mut self) {
-            self.end(RcptOutcome::Deferred(local("4.4.1", "connection refused")));
+            self.end(RcptOutcome::Deferred(local(Status(4, 4, 1), "connection refused")));
         }
 
         /// At `ms` on the clock: the attempt due then, deferred; returns its number.
@@ -579,12 +581,12 @@ mod tests {
         assert_eq!(h.state().next_attempt_ms, Some(T0_MS + 60 * MINUTE));
         h.advance_to(T0_MS + 60 * MINUTE);
         assert_eq!(h.start(), Some(3));
-        h.end(RcptOutcome::Deferred(local("4.4.1", "still refused")));
+        h.end(RcptOutcome::Deferred(local(Status(4, 4, 1), "still refused")));
         assert_eq!(h.tracked().unwrap().phase, Phase::Notifying);
         let r = &h.state().recipients[0];
         assert_eq!((r.status, r.final_at), (RecipientStatus::Failed, Some(T0_MS / 1000 + 3600)));
         let diagnostic = r.diagnostic.as_ref().unwrap();
-        assert_eq!(diagnostic.status, "4.4.7");
+        assert_eq!(diagnostic.status.to_string(), "4.4.7");
         assert_eq!(diagnostic.text, "delivery time expired after 1h; last error: still refused");
         h.run_background().await;
         assert!(h.tracked().is_none(), "removed once the bounce is queued");
@@ -619,7 +621,7 @@ mod tests {
     async fn delivered_messages_are_removed_without_a_notice() {
         let mut h = harness().await;
         h.start();
-        h.end(RcptOutcome::Delivered { diagnostic: local("2.0.0", "ok"), relayed_dsn: false });
+        h.end(RcptOutcome::Delivered { diagnostic: local(Status(2, 0, 0), "ok"), relayed_dsn: false });
         assert_eq!(h.tracked().unwrap().phase, Phase::Removing);
         h.run_background().await;
         assert!(h.tracked().is_none());

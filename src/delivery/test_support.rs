@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::engine::Engine;
 use crate::clock::ManualClock;
 use crate::config::Config;
+use crate::dns::{Zone, ZoneResolver};
 use crate::mail::envelope::test_envelope;
 use crate::mail::{Mailbox, Recipient};
 use crate::queue::{Entry, MessageState, Queue, StoredBody};
@@ -37,7 +38,8 @@ pub fn engine(peer: SocketAddr, extra: &str) -> TestEngine {
     let config = Arc::new(Config::parse(&dir.path().join("sluice.toml"), &text).unwrap());
     let (queue, _) = Queue::open(&dir.path().join("queue")).unwrap();
     let clock = ManualClock::at_ms(T0_MS);
-    let engine = Engine::build(config, Arc::new(queue), clock.clone()).unwrap();
+    let engine =
+        Engine::build(config, Arc::new(queue), Arc::new(ZoneResolver::new(Zone::default())), clock.clone()).unwrap();
     TestEngine { engine, clock, _dir: dir }
 }
 
@@ -61,7 +63,7 @@ pub async fn store(test: &TestEngine, recipients: &[&str]) -> Entry {
 }
 
 /// The messages in the queue other than `id`: the notices it caused.
-pub fn notices(queue: &Queue, id: crate::queue::QueueId) -> Vec<String> {
+pub fn notices(queue: &Queue, id: crate::mail::QueueId) -> Vec<String> {
     let mut notices = Vec::new();
     for entry in queue.entries().into_iter().filter(|e| e.envelope.id != id) {
         assert_eq!(entry.envelope.sender, None, "notices come from <>");

@@ -16,7 +16,7 @@ use super::stage::Stage;
 use crate::config::OnError;
 use crate::mail::params::{Body, MailParams, RcptParams, Ret};
 use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
-use crate::smtp::{Reply, Status};
+use crate::wire::{Reply, Status};
 
 /// A note a plugin left.
 #[derive(Clone, Debug, PartialEq)]

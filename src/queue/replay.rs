@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::dir::QueueDir;
 use super::format::{self, Record};
 use super::index::{Index, Location};
-use super::segment::SegmentId;
+use super::segment_id::SegmentId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::Status;
+
 /// Why a message waits instead of being delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -107,8 +109,8 @@ impl RecipientState {
 /// A reply or error as a DSN reports it (RFC 3464 Status, Remote-MTA, Diagnostic-Code).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// RFC 3463 enhanced status, e.g. `5.1.1`.
-    pub status: String,
+    /// RFC 3463 enhanced status, e.g. `5.1.1`; stored as that text.
+    pub status: Status,
     /// The remote server's reply (`550 5.1.1 no such user`) when `smtp` is set; our own
     /// explanation otherwise.
     pub text: String,

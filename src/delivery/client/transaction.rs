@@ -7,10 +7,10 @@ use std::io::Write;
 use super::SmtpClient;
 use super::data::DataEncoder;
 use super::error::{ClientError, Stage};
-use super::reply::Reply;
 use crate::mail::Mailbox;
 use crate::mail::params::{Body, MailParams, RcptParams, Ret};
 use crate::queue::Diagnostic;
+use crate::wire::{Reply, Status};
 
 /// Content is sent in blocks of about this size, each under the data block timeout.
 const BLOCK: usize = 64 * 1024;
@@ -38,16 +38,18 @@ impl Unsuitable {
     pub fn diagnostic(&self, host: &str) -> Diagnostic {
         let (status, text) = match self {
             Unsuitable::TooBig { limit } => {
-                ("5.3.4", format!("message too big for the next hop (limit {limit} bytes)"))
+                (Status(5, 3, 4), format!("message too big for the next hop (limit {limit} bytes)"))
             }
             // RFC 6152 §3: without 8BITMIME the content would have to be converted; we
             // do not convert, so the message cannot be delivered.
-            Unsuitable::No8BitMime => ("5.6.3", "8-bit content, but the next hop does not offer 8BITMIME".into()),
+            Unsuitable::No8BitMime => {
+                (Status(5, 6, 3), "8-bit content, but the next hop does not offer 8BITMIME".into())
+            }
             Unsuitable::NoSmtpUtf8 => {
-                ("5.6.7", "the message needs SMTPUTF8, but the next hop does not offer it".into())
+                (Status(5, 6, 7), "the message needs SMTPUTF8, but the next hop does not offer it".into())
             }
         };
-        Diagnostic { status: status.into(), text, smtp: false, remote_mta: Some(host.to_string()) }
+        Diagnostic { status, text, smtp: false, remote_mta: Some(host.to_string()) }
     }
 }
 
@@ -338,7 +340,7 @@ fn rcpt_verdict(reply: &Reply, accepted: &mut usize) -> Option<Verdict> {
     if reply.is_positive() {
         *accepted += 1;
         None
-    } else if reply.code == 452 && *accepted > 0 && matches!(reply.enhanced, None | Some((4, 5, 3))) {
+    } else if reply.code == 452 && *accepted > 0 && matches!(reply.status, None | Some(Status(4, 5, 3))) {
         Some(Verdict::TooMany)
     } else {
         Some(Verdict::from_reply(reply))

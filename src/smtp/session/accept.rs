@@ -6,15 +6,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::data::DataDecoder;
 use super::super::received::{count_received, protocol, received_header};
-use super::super::reply::{Reply, Status, replies};
+use super::super::replies;
+use super::super::socket::Socket;
 use super::super::state::{Flow, Transaction};
 use super::Session;
 use crate::config::{BareNewlines, LimitsConfig};
+use crate::mail::QueueId;
 use crate::mail::{Envelope, Recipient};
 use crate::plugin::message::{MessageShared, header_section_len};
 use crate::plugin::rewrite::apply_header_edits;
 use crate::plugin::{DataChanges, Stage, TxnView};
-use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, QueueId, StoreError, StoredBody};
+use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, StoreError, StoredBody};
+use crate::wire::{Reply, Status};
 
 /// The server's own checks of finished content; the reply if it is refused.
 async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decoder: &DataDecoder) -> Option<Reply> {
@@ -31,7 +34,7 @@ async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decode
     }
 }
 
-impl Session {
+impl<S: Socket> Session<S> {
     pub(super) async fn accept_message(
         &mut self,
         id: QueueId,
