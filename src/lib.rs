@@ -5,6 +5,7 @@
 //! [`mail`] holds the vocabulary they share.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod delivery;
@@ -14,3 +15,4 @@ pub mod mail;
 pub mod plugin;
 pub mod queue;
 pub mod smtp;
+pub mod wire;

@@ -38,7 +38,7 @@ use sluice::plugin::output::{
     check_recipients, check_route,
 };
 use sluice::plugin::rewrite::apply_header_edits;
-use sluice::smtp::Reply;
+use sluice::wire::Reply;
 
 const FRAGMENTS: &[&str] = &[
     "5",

@@ -33,7 +33,8 @@ use sluice::queue::format::{
     self, MAX_PAYLOAD, RECORD_HEADER_LEN, Record, check_segment_header, decode_record, encode_message, encode_padding,
     encode_removed, encode_state, record_len,
 };
-use sluice::queue::{Diagnostic, Hold, MessageState, QueueId, RecipientState, RecipientStatus, snapshot};
+use sluice::queue::{Diagnostic, Hold, MessageState, RecipientState, RecipientStatus, snapshot};
+use sluice::mail::QueueId;
 
 /// Records the largest single allocation, to catch a length field believed too early.
 struct Tracking;

@@ -17,7 +17,7 @@
 use libfuzzer_sys::fuzz_target;
 use sluice::mail::Mailbox;
 use sluice::mail::address::{ParsedPath, PathRole, parse_path};
-use sluice::smtp::Reply;
+use sluice::wire::Reply;
 use sluice::smtp::command::{Command, parse_command};
 use sluice::smtp::params::{parse_mail_params, parse_rcpt_params};
 

@@ -23,7 +23,9 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
             .enable_all()
             .build()
             .map_err(|e| ConfigError::without_position(path, format!("cannot start a runtime: {e}")))?;
-        runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory())))?;
+        let resolver =
+            crate::dns::shared_resolver(&config.dns).map_err(|e| ConfigError::without_position(path, e.to_string()))?;
+        runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory()), resolver))?;
     }
     crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
     // Routes' credentials (password files are read here, as at start).

@@ -12,13 +12,14 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::config::{ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, TimeSpan};
+use crate::dns::{SharedResolver, Zone, ZoneResolver, shared_resolver};
 use crate::kv::KvStore;
 use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
 use crate::plugin::apply::{BodySource, Content, accept_recipients, change_recipients, edit_content};
 use crate::plugin::message::{MessageShared, header_section_len};
 use crate::plugin::{CallRecord, Decision, Notes, PluginHost, PluginSession, Services, TxnView};
 use crate::queue::MessageBuffer;
-use crate::smtp::reply::replies;
+use crate::smtp::replies;
 
 /// Options of `sluice plugin test`.
 #[derive(Debug, clap::Args)]
@@ -46,8 +47,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "GRANT", num_args = 1..)]
     pub grant: Option<Vec<String>>,
     /// DNS servers for the `dns` interface (default: the system's).
-    #[arg(long, value_name = "IP:PORT")]
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "dns")]
     pub dns_server: Vec<SocketAddr>,
+    /// Answer the `dns` interface from this records file, without any network (the
+    /// format of `sluice::dns::zone`: `NAME TYPE VALUE` a line).
+    #[arg(long, value_name = "RECORDS.txt")]
+    pub dns: Option<PathBuf>,
     #[arg(long, default_value = "50ms")]
     pub cpu_time: TimeSpan,
     #[arg(long, default_value = "5s")]
@@ -188,11 +193,17 @@ fn parse_sender(text: &str) -> anyhow::Result<Option<Mailbox>> {
     Mailbox::parse(text).map(Some).map_err(|e| anyhow::anyhow!("--from {text:?}: {e}"))
 }
 
+fn resolver(args: &TestArgs) -> anyhow::Result<SharedResolver> {
+    match &args.dns {
+        Some(records) => Ok(Arc::new(ZoneResolver::new(Zone::load(records)?))),
+        None => shared_resolver(&DnsConfig { servers: args.dns_server.clone(), ..DnsConfig::default() }),
+    }
+}
+
 async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     let config = plugin_config(args)?;
     let scratch = tempfile_dir()?;
-    let dns = DnsConfig { servers: args.dns_server.clone(), ..DnsConfig::default() };
-    let resolver = if config.granted().contains(&Grant::Dns) { Some(crate::dns::build_resolver(&dns)?) } else { None };
+    let resolver = if config.granted().contains(&Grant::Dns) { Some(resolver(args)?) } else { None };
     let mut host =
         PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
     let cache = args.cache_dir.clone().unwrap_or_else(|| scratch.join("cache"));

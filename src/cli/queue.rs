@@ -4,14 +4,16 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::clock::{self, SystemClock};
 use crate::config::Config;
-use crate::delivery::admin::{AdminAction, AdminReply, AdminRequest, apply_offline};
+use crate::delivery::admin::{AdminAction, AdminReply, AdminRequest};
 use crate::delivery::control;
-use crate::queue::{Diagnostic, Entry, Hold, Queue, QueueId, RecipientStatus, Snapshot, snapshot};
+use crate::delivery::offline;
+use crate::mail::QueueId;
+use crate::queue::{Diagnostic, Entry, Hold, Queue, RecipientStatus, Snapshot, snapshot};
 
 #[derive(Serialize)]
 struct Row {
@@ -55,10 +57,6 @@ fn read_queue(config: &Config) -> Result<Snapshot, String> {
         );
     }
     Ok(snapshot)
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn row(entry: &Entry, now: u64) -> Row {
@@ -109,7 +107,7 @@ pub fn list(config_path: &Path, json: bool) -> ExitCode {
         Ok(snapshot) => snapshot,
         Err(error) => return fail(error),
     };
-    let now = now();
+    let now = clock::now_secs();
     let rows: Vec<Row> = snapshot.messages.iter().map(|entry| row(entry, now)).collect();
     if json {
         return print_json(&rows);
@@ -177,13 +175,13 @@ pub fn show(config_path: &Path, id: &str, json: bool) -> ExitCode {
             headers: &'a str,
         }
         return print_json(&Show {
-            row: row(entry, now()),
+            row: row(entry, clock::now_secs()),
             envelope: &entry.envelope,
             state: &entry.state,
             headers: &headers,
         });
     }
-    let row = row(entry, now());
+    let row = row(entry, clock::now_secs());
     let e = &entry.envelope;
     println!("id:          {}", row.id);
     println!("arrived:     {} ({} ago)", row.arrived, format_age(row.age_seconds));
@@ -259,7 +257,7 @@ fn send(config: &Config, request: &AdminRequest) -> Result<AdminReply, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start a runtime: {e}"))?;
-            Ok(runtime.block_on(apply_offline(config, &queue, request)))
+            Ok(runtime.block_on(offline::apply(config, &queue, &SystemClock, request)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => control::request(root, request),
         Err(e) => Err(format!("cannot open the queue at {}: {e}", root.display())),

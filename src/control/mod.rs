@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::dns::shared_resolver;
 use crate::kv::KvStore;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
@@ -46,7 +47,9 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     let kv = Arc::new(KvStore::open(&config.kv).map_err(|e| anyhow::anyhow!("cannot open the kv store: {e}"))?);
     // Plugins before the queue and the listeners: one that does not load stops the
     // server before it accepts anything.
-    let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&kv)).await?);
+    let resolver = shared_resolver(&config.dns)?;
+    let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&kv), Arc::clone(&resolver)).await?);
+    telemetry::register_series(&config, &plugins);
     let (queue, report) = Queue::open(&config.queue.path)
         .map_err(|e| anyhow::anyhow!("cannot open the queue at {}: {e}", config.queue.path.display()))?;
     tracing::info!(
@@ -63,7 +66,7 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     }
     let config = Arc::new(config);
     let queue = Arc::new(queue);
-    let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue))?;
+    let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue), resolver)?;
     let live: LiveContext =
         Arc::new(ArcSwap::from_pointee(SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)));
     let limiter = listeners.limiter();
@@ -151,9 +154,11 @@ impl Server {
             Some(tls) => Some(load_acceptor(tls, &config.origin)?),
             None => None,
         };
-        let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&self.kv)).await?);
+        let resolver = shared_resolver(&config.dns)?;
+        let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&self.kv), Arc::clone(&resolver)).await?);
+        telemetry::register_series(&config, &plugins);
         let config = Arc::new(config);
-        self.delivery.reload(Arc::clone(&config))?;
+        self.delivery.reload(Arc::clone(&config), resolver)?;
         self.live.store(Arc::new(SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)));
         Ok(())
     }
@@ -161,7 +166,7 @@ impl Server {
 
 /// Queue gauges, computed when Prometheus scrapes.
 fn telemetry_queue(queue: &Queue) {
-    let now = crate::delivery::now_secs();
+    let now = crate::clock::now_secs();
     let (mut held, mut quarantined, mut waiting, mut oldest) = (0u64, 0u64, 0u64, now);
     for entry in queue.entries() {
         match entry.state.hold {

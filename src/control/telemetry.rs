@@ -4,6 +4,9 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::config::Config;
+use crate::plugin::{PluginHost, Stage};
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Plugin call latencies: microseconds to the wall-time limit.
@@ -40,7 +43,6 @@ fn describe() {
         "sluice_messages_total",
         "Messages by result: accepted, quarantined, discarded, rejected, tempfailed"
     );
-    describe_counter!("sluice_replies_total", "Refusals by stage and class (4xx/5xx)");
     describe_counter!("sluice_plugin_verdicts_total", "Plugin verdicts by plugin, stage and verdict");
     describe_counter!(
         "sluice_plugin_failures_total",
@@ -55,4 +57,93 @@ fn describe() {
     describe_counter!("sluice_tls_handshakes_total", "TLS handshakes by direction and result");
     describe_counter!("sluice_auth_total", "SMTP AUTH attempts by result");
     describe_counter!("sluice_reloads_total", "Configuration reloads by result");
+}
+
+/// Every label value a counter can take, so that each series exists, at zero, from the
+/// start: `rate()` and absence alerts need a series before its first event. The lists
+/// name what the code emits (`smtp::session`, `plugin::chain`, `delivery::attempt`...);
+/// a test renders them.
+const MESSAGE_RESULTS_AT_DATA: [&str; 3] = ["accepted", "quarantined", "discarded"];
+const REFUSALS: [&str; 2] = ["rejected", "tempfailed"];
+const CONNECTION_REJECTIONS: [&str; 2] = ["limit", "proxy-untrusted"];
+const PLUGIN_FAILURES: [&str; 6] = ["cpu-time", "wall-time", "memory", "trap", "invalid-output", "unavailable"];
+const PLUGIN_VERDICTS: [&str; 7] = ["continue", "accept", "reject", "tempfail", "disconnect", "discard", "quarantine"];
+const DELIVERY_RESULTS: [&str; 3] = ["delivered", "deferred", "failed"];
+/// The route name of a next hop a plugin chose (`delivery::routing`).
+const PLUGIN_ROUTE: &str = "plugin";
+
+/// Registers the series of `config` and its loaded `plugins` at zero (again after a
+/// reload, for new plugins and routes; existing series keep their counts).
+pub fn register_series(config: &Config, plugins: &PluginHost) {
+    use metrics::counter;
+    counter!("sluice_connections_total").increment(0);
+    for reason in CONNECTION_REJECTIONS {
+        counter!("sluice_connections_rejected_total", "reason" => reason).increment(0);
+    }
+    for stage in Stage::ALL {
+        for result in REFUSALS {
+            counter!("sluice_messages_total", "stage" => stage.name(), "result" => result).increment(0);
+        }
+    }
+    for result in MESSAGE_RESULTS_AT_DATA {
+        counter!("sluice_messages_total", "stage" => Stage::Data.name(), "result" => result).increment(0);
+    }
+    for plugin in plugins.plugins() {
+        let name = plugin.shared.name.clone();
+        for kind in PLUGIN_FAILURES {
+            counter!("sluice_plugin_failures_total", "plugin" => name.clone(), "kind" => kind).increment(0);
+        }
+        for stage in Stage::ALL.into_iter().filter(|s| plugin.stages.contains(*s)) {
+            for verdict in PLUGIN_VERDICTS {
+                counter!("sluice_plugin_verdicts_total", "plugin" => name.clone(), "stage" => stage.name(), "verdict" => verdict)
+                    .increment(0);
+            }
+        }
+    }
+    let routes = config.routes.iter().map(|r| r.name.get_ref().clone()).chain([PLUGIN_ROUTE.to_string()]);
+    for route in routes {
+        for result in DELIVERY_RESULTS {
+            counter!("sluice_delivery_attempts_total", "route" => route.clone(), "result" => result).increment(0);
+        }
+    }
+    for direction in ["inbound", "outbound"] {
+        for result in ["ok", "failed"] {
+            counter!("sluice_tls_handshakes_total", "direction" => direction, "result" => result).increment(0);
+        }
+    }
+    for result in ["success", "failure"] {
+        counter!("sluice_auth_total", "result" => result).increment(0);
+    }
+    for result in ["ok", "failed"] {
+        counter!("sluice_reloads_total", "result" => result).increment(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_exists_at_zero_before_its_first_event() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let config = Config::parse(
+            std::path::Path::new("test.toml"),
+            "[server]\nhostname = \"mx.example.test\"\nlisten = [\"127.0.0.1:0\"]\n[queue]\npath = \"/nonexistent\"\n[[route]]\nname = \"mailstore\"\ndomains = [\"example.com\"]\nnext_hop = [\"192.0.2.25:25\"]\n",
+        )
+        .unwrap();
+        metrics::with_local_recorder(&recorder, || register_series(&config, &PluginHost::empty()));
+        let text = handle.render();
+        for series in [
+            "sluice_connections_total 0",
+            r#"sluice_messages_total{stage="data",result="accepted"} 0"#,
+            r#"sluice_messages_total{stage="rcpt-to",result="rejected"} 0"#,
+            r#"sluice_delivery_attempts_total{route="mailstore",result="deferred"} 0"#,
+            r#"sluice_delivery_attempts_total{route="plugin",result="delivered"} 0"#,
+            r#"sluice_tls_handshakes_total{direction="outbound",result="failed"} 0"#,
+            r#"sluice_reloads_total{result="ok"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
+    }
 }

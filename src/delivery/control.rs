@@ -8,11 +8,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use super::admin::{AdminReply, AdminRequest};
-use super::scheduler::Event;
+use super::admin::{AdminReply, AdminRequest, ItemResult};
+use super::event::{Event, Events};
 
 const POLL: Duration = Duration::from_millis(100);
 /// How long the CLI waits for an answer.
@@ -30,7 +29,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// The server side: answers requests until the scheduler goes away.
-pub async fn serve(queue_root: PathBuf, scheduler: UnboundedSender<Event>) {
+pub async fn serve(queue_root: PathBuf, scheduler: Events) {
     let dir = control_dir(&queue_root);
     if let Err(error) = std::fs::create_dir_all(&dir) {
         tracing::error!(%error, dir = %dir.display(), "cannot create the control directory; queue commands will not reach the server");
@@ -60,9 +59,7 @@ pub async fn serve(queue_root: PathBuf, scheduler: UnboundedSender<Event>) {
                     }
                     rx.await.unwrap_or_default()
                 }
-                Err(error) => AdminReply {
-                    results: vec![super::admin::ItemResult { id: String::new(), ok: false, message: error }],
-                },
+                Err(error) => AdminReply { results: vec![ItemResult { id: String::new(), ok: false, message: error }] },
             };
             let _ = std::fs::remove_file(&path);
             let answer = path.with_extension("resp");
@@ -81,7 +78,7 @@ pub fn request(queue_root: &Path, request: &AdminRequest) -> Result<AdminReply, 
     if !dir.is_dir() {
         return Err(format!("{} does not exist; is the server running?", dir.display()));
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = crate::clock::since_epoch().as_nanos();
     let name = format!("{nanos:032}-{}", std::process::id());
     let path = dir.join(format!("{name}.req"));
     let bytes = serde_json::to_vec(request).map_err(|e| e.to_string())?;

@@ -11,9 +11,11 @@ use mail_builder::headers::date::Date;
 use mail_builder::mime::{BodyPart, MimePart};
 
 use super::client::data::has_8bit;
+use crate::mail::QueueId;
 use crate::mail::params::{Body, MailParams, Notify, Ret};
 use crate::mail::{ClientInfo, Envelope, Mailbox, Recipient};
-use crate::queue::{MessageState, Queue, QueueId, RecipientState, StoreError, StoredBody};
+use crate::queue::{MessageState, Queue, RecipientState, StoreError, StoredBody};
+use crate::wire::Status;
 
 /// The original message is returned whole up to this size; beyond it, and when the
 /// sender asked `RET=HDRS`, only its header.
@@ -174,8 +176,8 @@ impl Notice<'_> {
             }
             let _ = write!(out, "Action: {}\r\n", line.action.name());
             let status = line.state.diagnostic.as_ref().map_or_else(
-                || if line.action == Action::Failed { "5.0.0".to_string() } else { "2.0.0".to_string() },
-                |d| d.status.clone(),
+                || if line.action == Action::Failed { Status(5, 0, 0) } else { Status(2, 0, 0) },
+                |d| d.status,
             );
             let _ = write!(out, "Status: {status}\r\n");
             if let Some(diagnostic) = &line.state.diagnostic {
@@ -229,10 +231,9 @@ impl Notice<'_> {
 
     /// Builds the notice and stores it in the queue, where delivery picks it up.
     /// Returns its id, or `None` when there is nobody to tell (sender `<>`).
-    pub async fn queue(&self, queue: &Queue) -> Result<Option<QueueId>, StoreError> {
+    pub async fn queue(&self, queue: &Queue, now: u64) -> Result<Option<QueueId>, StoreError> {
         let id = queue.next_id();
         let message = self.build(id);
-        let now = crate::delivery::now_secs();
         let Some(envelope) = self.envelope(id, &message, now) else { return Ok(None) };
         queue.store(envelope, MessageState::default(), Vec::new(), StoredBody::Replaced(message)).await?;
         Ok(Some(id))
@@ -301,7 +302,7 @@ mod tests {
         let state = RecipientState {
             status: RecipientStatus::Failed,
             diagnostic: Some(Diagnostic {
-                status: "5.1.1".into(),
+                status: Status(5, 1, 1),
                 text: "550 5.1.1 no such user".into(),
                 smtp: true,
                 remote_mta: Some("mx.example.com[192.0.2.1]:25".into()),

@@ -10,84 +10,72 @@
 //! The scheduler is the only writer of delivery state; attempts report to it, and it
 //! records each result in the queue before it counts. Notices (DSNs) are messages
 //! like any other: queued, then delivered by the same engine.
+//!
+//! Attempts and the control socket reach the scheduler only through its inbox
+//! ([`event`]); what they share is the [`engine::Engine`], clock included, so the time
+//! rules ([`lifecycle`]: retries, expiry, delay warnings) and the admin rules
+//! ([`admin::decide`], also used by [`offline`]) run the same under a test clock.
 
 pub mod admin;
 mod attempt;
 pub mod client;
+mod connect;
 pub mod control;
 pub mod dsn;
+mod engine;
+mod event;
+mod group;
+mod lifecycle;
+mod loaded;
 pub mod mx;
 mod notices;
+pub mod offline;
 pub mod outcome;
 mod pool;
 mod retry;
 pub mod routing;
 mod scheduler;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
-use crate::dns::Resolver;
+use crate::dns::SharedResolver;
 use crate::queue::Queue;
-use client::ClientSettings;
-use pool::Pool;
-use routing::Router;
-use scheduler::{Event, Scheduler};
+use engine::Engine;
+use event::{Event, Events};
+use scheduler::Scheduler;
 
 pub use retry::RetryPolicy;
 
-/// What attempts share.
-pub struct Engine {
-    pub queue: Arc<Queue>,
-    pub config: Arc<Config>,
-    pub router: Router,
-    pub resolver: Resolver,
-    pool: Pool,
-    pub settings: Arc<ClientSettings>,
-    pub max_recipients_per_transaction: usize,
-}
-
-impl Engine {
-    fn build(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Arc<Engine>> {
-        let tls = client::tls::build(&config.delivery, &config.origin)?;
-        let resolver = crate::dns::build_resolver(&config.dns)?;
-        Ok(Arc::new(Engine {
-            settings: Arc::new(ClientSettings::new(&config, tls)),
-            router: Router::new(Arc::clone(&config))?,
-            pool: Pool::new(&config.delivery),
-            max_recipients_per_transaction: config.delivery.max_recipients_per_transaction,
-            resolver,
-            queue,
-            config,
-        }))
-    }
-}
-
 /// The running delivery engine.
 pub struct Delivery {
-    events: mpsc::UnboundedSender<Event>,
+    events: Events,
     queue: Arc<Queue>,
+    clock: SharedClock,
     scheduler: tokio::task::JoinHandle<()>,
     control: tokio::task::JoinHandle<()>,
 }
 
 impl Delivery {
     /// Starts delivering everything in the queue, and whatever is stored later.
-    pub fn start(config: Arc<Config>, queue: Arc<Queue>) -> anyhow::Result<Delivery> {
-        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue))?;
+    pub fn start(config: Arc<Config>, queue: Arc<Queue>, resolver: SharedResolver) -> anyhow::Result<Delivery> {
+        let clock = clock::system();
+        let engine = Engine::build(Arc::clone(&config), Arc::clone(&queue), resolver, Arc::clone(&clock))?;
         let (events, inbox) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(engine, events.clone(), inbox);
         let scheduler = tokio::spawn(scheduler.run());
         let control = tokio::spawn(control::serve(queue.dir().root().to_path_buf(), events.clone()));
-        Ok(Delivery { events, scheduler, control, queue })
+        Ok(Delivery { events, scheduler, control, queue, clock })
     }
 
     /// Switches to a reloaded configuration (routes, TLS, limits, DNS).
-    pub fn reload(&self, config: Arc<Config>) -> anyhow::Result<()> {
-        let engine = Engine::build(config, Arc::clone(&self.queue))?;
+    pub fn reload(&self, config: Arc<Config>, resolver: SharedResolver) -> anyhow::Result<()> {
+        let engine = Engine::build(config, Arc::clone(&self.queue), resolver, Arc::clone(&self.clock))?;
         self.events.send(Event::Reload { engine }).map_err(|_| anyhow::anyhow!("delivery has stopped"))
     }
 
@@ -101,12 +89,4 @@ impl Delivery {
         }
         let _ = self.scheduler.await;
     }
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

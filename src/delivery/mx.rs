@@ -5,13 +5,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_resolver::proto::rr::RData;
 use rand::seq::SliceRandom;
 
 use super::outcome::Problem;
 use super::routing::{Destination, Hosts};
 use crate::config::Host;
-use crate::dns::Resolver;
+use crate::dns::{DnsError, Record, RecordKind, Resolver, lookup_ip};
+use crate::wire::Status;
 
 /// One host to try.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl PlannedHost {
 }
 
 /// The hosts of `destination`, in the order to try them.
-pub async fn plan(resolver: &Resolver, destination: &Destination) -> Result<Vec<PlannedHost>, Problem> {
+pub async fn plan(resolver: &dyn Resolver, destination: &Destination) -> Result<Vec<PlannedHost>, Problem> {
     match &destination.hosts {
         Hosts::Fixed(hops) => Ok(hops
             .iter()
@@ -47,33 +47,31 @@ pub async fn plan(resolver: &Resolver, destination: &Destination) -> Result<Vec<
     }
 }
 
-async fn mx_hosts(resolver: &Resolver, domain: &str, port: u16) -> Result<Vec<PlannedHost>, Problem> {
+async fn mx_hosts(resolver: &dyn Resolver, domain: &str, port: u16) -> Result<Vec<PlannedHost>, Problem> {
     // A domain literal names the host directly (RFC 5321 §5.1).
     if let Some(ip) = crate::mail::address::parse_address_literal(domain) {
         return Ok(vec![PlannedHost { host: Host::Ip(ip), port, implicit_mx: false }]);
     }
-    let fqdn = format!("{}.", domain.trim_end_matches('.'));
-    let mut records: Vec<(u16, String)> = match resolver.mx_lookup(fqdn.as_str()).await {
-        Ok(lookup) => lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+    let mut records: Vec<(u16, String)> = match resolver.lookup(domain, RecordKind::Mx).await {
+        Ok(records) => records
+            .into_iter()
+            .filter_map(|record| match record {
+                Record::Mx(preference, exchange) => Some((preference, exchange)),
                 _ => None,
             })
             .collect(),
-        Err(e) if e.is_nx_domain() => {
-            return Err(Problem::permanent("5.1.2", format!("domain {domain} does not exist")));
+        Err(DnsError::NotFound) => {
+            return Err(Problem::permanent(Status(5, 1, 2), format!("domain {domain} does not exist")));
         }
-        Err(e) if e.is_no_records_found() => Vec::new(),
-        Err(e) => return Err(Problem::temporary("4.4.3", format!("MX lookup for {domain} failed: {e}"))),
+        Err(DnsError::NoRecords) => Vec::new(),
+        Err(e) => return Err(Problem::temporary(Status(4, 4, 3), format!("MX lookup for {domain} failed: {e}"))),
     };
     if records.is_empty() {
         return Ok(vec![PlannedHost { host: Host::Name(domain.to_string()), port, implicit_mx: true }]);
     }
     let is_null = |name: &str| name.is_empty() || name == ".";
     if records.iter().all(|(_, name)| is_null(name)) {
-        return Err(Problem::permanent("5.1.10", format!("{domain} does not accept mail (null MX, RFC 7505)")));
+        return Err(Problem::permanent(Status(5, 1, 10), format!("{domain} does not accept mail (null MX, RFC 7505)")));
     }
     records.retain(|(_, name)| !is_null(name));
     Ok(order(records).into_iter().map(|name| PlannedHost { host: host_of(&name), port, implicit_mx: false }).collect())
@@ -109,28 +107,25 @@ fn host_of(name: &str) -> Host {
 }
 
 /// The addresses of one planned host.
-pub async fn addresses(resolver: &Resolver, planned: &PlannedHost) -> Result<Vec<SocketAddr>, Problem> {
+pub async fn addresses(resolver: &dyn Resolver, planned: &PlannedHost) -> Result<Vec<SocketAddr>, Problem> {
     let name = match &planned.host {
         Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, planned.port)]),
         Host::Name(name) => name,
     };
-    let fqdn = format!("{name}.");
-    match resolver.lookup_ip(fqdn.as_str()).await {
-        Ok(lookup) => {
-            let addrs: Vec<SocketAddr> = lookup.iter().map(|ip| SocketAddr::new(ip, planned.port)).collect();
+    match lookup_ip(resolver, name).await {
+        Ok(ips) => {
+            let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, planned.port)).collect();
             if addrs.is_empty() {
-                Err(Problem::temporary("4.4.4", format!("no address for {name}")))
+                Err(Problem::temporary(Status(4, 4, 4), format!("no address for {name}")))
             } else {
                 Ok(addrs)
             }
         }
-        Err(e) if planned.implicit_mx && (e.is_nx_domain() || e.is_no_records_found()) => {
-            Err(Problem::permanent("5.4.4", format!("{name} has no MX and no address records")))
+        Err(e) if planned.implicit_mx && e.is_absent() => {
+            Err(Problem::permanent(Status(5, 4, 4), format!("{name} has no MX and no address records")))
         }
-        Err(e) if e.is_nx_domain() || e.is_no_records_found() => {
-            Err(Problem::temporary("4.4.4", format!("no address for {name}")))
-        }
-        Err(e) => Err(Problem::temporary("4.4.3", format!("address lookup for {name} failed: {e}"))),
+        Err(e) if e.is_absent() => Err(Problem::temporary(Status(4, 4, 4), format!("no address for {name}"))),
+        Err(e) => Err(Problem::temporary(Status(4, 4, 3), format!("address lookup for {name} failed: {e}"))),
     }
 }
 

@@ -8,6 +8,7 @@ use super::dsn::{self, Action, Line, Notice};
 use super::outcome::local;
 use crate::mail::Envelope;
 use crate::queue::{Entry, MessageState, Queue, RecipientStatus};
+use crate::wire::Status;
 
 /// Notices owed now: final recipients not yet notified (those whose sender asked for
 /// nothing, or whose sender is `<>`, are marked notified on the way), plus pending
@@ -73,18 +74,20 @@ pub fn bounce_pending(envelope: &Envelope, state: &mut MessageState, now: u64) {
     let count = envelope.recipients.len();
     for r in state.ensure_recipients(count).iter_mut().filter(|r| !r.is_final()) {
         r.status = RecipientStatus::Failed;
-        r.diagnostic = Some(local("5.0.0", "returned to the sender by the mail administrator"));
+        r.diagnostic = Some(local(Status(5, 0, 0), "returned to the sender by the mail administrator"));
         r.final_at = Some(now);
     }
 }
 
-/// Builds the notice and queues it.
+/// Builds the notice and queues it; `now` (Unix seconds) is the last attempt and
+/// the notice's arrival.
 pub async fn send(
     queue: &Queue,
     reporting_mta: &str,
     entry: &Entry,
     lines: &[(usize, Action)],
     retry_until: Option<u64>,
+    now: u64,
 ) -> Result<(), String> {
     let id = entry.envelope.id;
     let original = queue.read_message(id).map_err(|e| format!("cannot read message {id}: {e}"))?;
@@ -103,9 +106,9 @@ pub async fn send(
         lines: notice_lines,
         original: &original,
         retry_until,
-        last_attempt: super::now_secs(),
+        last_attempt: now,
     };
-    match notice.queue(queue).await {
+    match notice.queue(queue, now).await {
         Ok(Some(notice_id)) => {
             tracing::info!(%id, notice = %notice_id, recipients = lines.len(), "delivery status notice queued");
             Ok(())

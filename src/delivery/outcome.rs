@@ -1,6 +1,7 @@
 //! What a delivery attempt decided for one recipient, and why.
 
 use crate::queue::Diagnostic;
+use crate::wire::Status;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RcptOutcome {
@@ -21,10 +22,10 @@ pub enum Problem {
 }
 
 impl Problem {
-    pub fn temporary(status: &str, text: impl Into<String>) -> Problem {
+    pub fn temporary(status: Status, text: impl Into<String>) -> Problem {
         Problem::Temporary(local(status, text))
     }
-    pub fn permanent(status: &str, text: impl Into<String>) -> Problem {
+    pub fn permanent(status: Status, text: impl Into<String>) -> Problem {
         Problem::Permanent(local(status, text))
     }
     pub fn outcome(&self) -> RcptOutcome {
@@ -36,6 +37,6 @@ impl Problem {
 }
 
 /// A diagnostic of our own making (not a remote server's reply).
-pub fn local(status: &str, text: impl Into<String>) -> Diagnostic {
-    Diagnostic { status: status.into(), text: text.into(), smtp: false, remote_mta: None }
+pub fn local(status: Status, text: impl Into<String>) -> Diagnostic {
+    Diagnostic { status, text: text.into(), smtp: false, remote_mta: None }
 }

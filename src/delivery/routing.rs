@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::outcome::Problem;
 use crate::config::{Config, NextHop, RouteConfig, TlsMode};
 use crate::mail::{Envelope, RouteChoice};
+use crate::wire::Status;
 
 /// Where a group of recipients goes. Recipients with equal destinations share
 /// connections and, within one message, transactions.
@@ -100,7 +101,7 @@ impl Router {
         let recipient = envelope
             .recipients
             .get(index)
-            .ok_or_else(|| Problem::permanent("5.1.3", "no such recipient in the envelope"))?;
+            .ok_or_else(|| Problem::permanent(Status(5, 1, 3), "no such recipient in the envelope"))?;
         // The bare `postmaster` recipient is ours; as a relay we pass it to the
         // route for our own name.
         let domain = match recipient.address.domain.as_str() {
@@ -110,9 +111,10 @@ impl Router {
         match recipient.route.as_ref().or(envelope.route.as_ref()) {
             Some(RouteChoice::Named(name)) => match self.config.routes.iter().find(|r| r.name.get_ref() == name) {
                 Some(route) => Ok(self.destination(route, domain)),
-                None => {
-                    Err(Problem::temporary("4.3.5", format!("a plugin chose route {name:?}, which is not configured")))
-                }
+                None => Err(Problem::temporary(
+                    Status(4, 3, 5),
+                    format!("a plugin chose route {name:?}, which is not configured"),
+                )),
             },
             Some(RouteChoice::NextHop(text)) => match text.parse::<NextHop>() {
                 Ok(hop) => Ok(Destination {
@@ -123,11 +125,11 @@ impl Router {
                     tls: TlsMode::Opportunistic,
                     max_connections: self.config.delivery.connections_per_destination,
                 }),
-                Err(e) => Err(Problem::temporary("4.3.5", format!("a plugin chose a bad next hop: {e}"))),
+                Err(e) => Err(Problem::temporary(Status(4, 3, 5), format!("a plugin chose a bad next hop: {e}"))),
             },
             None => match self.config.routes.iter().find(|r| r.domains.matches(domain)) {
                 Some(route) => Ok(self.destination(route, domain)),
-                None => Err(Problem::temporary("4.3.5", format!("no [[route]] matches the domain {domain}"))),
+                None => Err(Problem::temporary(Status(4, 3, 5), format!("no [[route]] matches the domain {domain}"))),
             },
         }
     }
@@ -156,8 +158,8 @@ mod tests {
     use super::*;
     use crate::config::Host;
     use crate::mail::Mailbox;
+    use crate::mail::QueueId;
     use crate::mail::envelope::test_envelope;
-    use crate::queue::QueueId;
 
     fn router(routes: &str) -> Router {
         let text = format!(
@@ -185,7 +187,7 @@ mod tests {
         envelope.recipients[0].route = Some(RouteChoice::NextHop("[192.0.2.7]:26".into()));
         assert_eq!(router.route(&envelope, 0).unwrap().to_string(), "192.0.2.7:26");
         envelope.recipients[0].route = Some(RouteChoice::Named("missing".into()));
-        assert!(matches!(router.route(&envelope, 0), Err(Problem::Temporary(d)) if d.status == "4.3.5"));
+        assert!(matches!(router.route(&envelope, 0), Err(Problem::Temporary(d)) if d.status == Status(4, 3, 5)));
     }
 
     #[test]

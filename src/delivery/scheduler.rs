@@ -1,7 +1,8 @@
 //! The scheduler: one task that knows every queued message's place (waiting for its
 //! time, in delivery, being notified about, being removed), starts attempts when they
 //! are due, records their results in the queue, and applies admin requests. It is the
-//! only writer of delivery state, so writes for one message never race.
+//! only writer of delivery state, so writes for one message never race. The time
+//! comes from the engine's clock; what the time means, from [`super::lifecycle`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -11,15 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
-use super::admin::{AdminAction, AdminReply, AdminRequest, ItemResult};
+use super::admin::{Activity, AdminAction, AdminReply, AdminRequest, ItemResult, Step, Subject, decide};
 use super::dsn::Action;
+use super::engine::Engine;
+use super::event::{Event, Events};
+use super::lifecycle::{self, Lifecycle, Next};
 use super::outcome::RcptOutcome;
 use super::retry::RetryPolicy;
-use super::{Engine, attempt, notices, now_ms, now_secs};
-use crate::queue::{Diagnostic, Entry, Hold, QueueId, RecipientStatus};
+use super::{attempt, notices};
+use crate::mail::QueueId;
+use crate::queue::{Entry, Hold, RecipientStatus};
 
 /// Attempts running at once; more due messages wait their turn.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -28,37 +33,6 @@ const LOCAL_RETRY: Duration = Duration::from_secs(60);
 /// How long shutdown waits for attempts under way to finish and be recorded.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub enum Event {
-    /// Results of one destination group; `last` ends the attempt.
-    Outcomes {
-        id: QueueId,
-        results: Vec<(usize, RcptOutcome)>,
-        last: bool,
-    },
-    /// The notices for these lines were queued (or not).
-    Noticed {
-        id: QueueId,
-        lines: Vec<(usize, Action)>,
-        result: Result<(), String>,
-    },
-    Removed {
-        id: QueueId,
-        result: io::Result<()>,
-    },
-    Admin {
-        request: AdminRequest,
-        reply: oneshot::Sender<AdminReply>,
-    },
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
-    /// A reloaded configuration: attempts from now on use this engine; those under
-    /// way finish with theirs.
-    Reload {
-        engine: Arc<Engine>,
-    },
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Waiting,
@@ -66,6 +40,17 @@ enum Phase {
     InFlight,
     Notifying,
     Removing,
+}
+
+impl Phase {
+    fn activity(self) -> Activity {
+        match self {
+            Phase::Waiting => Activity::Waiting,
+            Phase::Held => Activity::Held,
+            Phase::InFlight | Phase::Notifying => Activity::Busy,
+            Phase::Removing => Activity::Removing,
+        }
+    }
 }
 
 struct Tracked {
@@ -84,7 +69,7 @@ pub struct Scheduler {
     tracked: HashMap<QueueId, Tracked>,
     timers: BTreeSet<(u64, QueueId)>,
     in_flight: usize,
-    events: UnboundedSender<Event>,
+    events: Events,
     inbox: UnboundedReceiver<Event>,
     stored: UnboundedReceiver<QueueId>,
     retry: RetryPolicy,
@@ -97,7 +82,7 @@ type Durable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
 impl Scheduler {
     /// Takes over every message in the queue: the queue is the only source of truth.
-    pub fn new(engine: Arc<Engine>, events: UnboundedSender<Event>, inbox: UnboundedReceiver<Event>) -> Scheduler {
+    pub fn new(engine: Arc<Engine>, events: Events, inbox: UnboundedReceiver<Event>) -> Scheduler {
         // Subscribe first: a message stored meanwhile shows up twice, never not at all.
         let stored = engine.queue.subscribe();
         let retry = RetryPolicy::new(&engine.config.queue);
@@ -133,7 +118,7 @@ impl Scheduler {
             }
             let wait = match self.timers.first() {
                 Some(&(due, _)) if self.in_flight < MAX_IN_FLIGHT && self.shutdown.is_none() => {
-                    Duration::from_millis(due.saturating_sub(now_ms()))
+                    Duration::from_millis(due.saturating_sub(self.now_ms()))
                 }
                 _ => Duration::from_secs(3600),
             };
@@ -148,6 +133,10 @@ impl Scheduler {
         if let Some((_, done)) = self.shutdown.take() {
             let _ = done.send(());
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.engine.clock.now_ms()
     }
 
     fn busy(&self) -> usize {
@@ -175,6 +164,12 @@ impl Scheduler {
         self.timers.insert((due, id));
     }
 
+    /// Waits `LOCAL_RETRY` after a local failure.
+    fn wait_local_retry(&mut self, id: QueueId) {
+        let due = self.now_ms() + LOCAL_RETRY.as_millis() as u64;
+        self.wait(id, due);
+    }
+
     fn unwait(&mut self, id: QueueId) {
         if let Some(t) = self.tracked.get_mut(&id)
             && let Some(old) = t.due.take()
@@ -196,11 +191,20 @@ impl Scheduler {
         if self.shutdown.is_some() {
             return;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         while self.in_flight < MAX_IN_FLIGHT {
-            let Some(&(due, id)) = self.timers.first() else { break };
+            let Some(entry) = self.next_due(now) else { break };
+            tokio::spawn(attempt::run(Arc::clone(&self.engine), entry, self.events.clone()));
+        }
+    }
+
+    /// Takes the next message due at `now` (Unix ms) out of the waiting line and
+    /// marks it in flight; returns what its attempt needs.
+    fn next_due(&mut self, now: u64) -> Option<Entry> {
+        loop {
+            let &(due, id) = self.timers.first()?;
             if due > now {
-                break;
+                return None;
             }
             self.timers.pop_first();
             let Some(t) = self.tracked.get_mut(&id) else { continue };
@@ -209,48 +213,19 @@ impl Scheduler {
                 continue;
             }
             t.phase = Phase::InFlight;
-            let count = t.entry.envelope.recipients.len();
-            if (0..count).any(|i| !t.entry.state.recipient(i).is_final()) {
+            if t.entry.state.has_pending(t.entry.envelope.recipients.len()) {
                 t.entry.state.attempts += 1;
             }
             self.in_flight += 1;
-            tokio::spawn(attempt::run(Arc::clone(&self.engine), t.entry.clone(), self.events.clone()));
+            return Some(t.entry.clone());
         }
     }
 
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Outcomes { id, results, last } => self.on_outcomes(id, results, last),
-            Event::Noticed { id, lines, result } => {
-                let Some(t) = self.tracked.get_mut(&id) else { return };
-                if t.phase != Phase::Notifying {
-                    return;
-                }
-                match result {
-                    Ok(()) => {
-                        notices::mark_sent(&mut t.entry.state, &lines);
-                        self.settle(id);
-                    }
-                    Err(error) => {
-                        tracing::error!(%id, %error, "cannot queue a delivery status notice; will retry");
-                        self.wait(id, now_ms() + LOCAL_RETRY.as_millis() as u64);
-                    }
-                }
-            }
-            Event::Removed { id, result } => match result {
-                Ok(()) => {
-                    self.tracked.remove(&id);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    self.tracked.remove(&id);
-                }
-                Err(error) => {
-                    tracing::error!(%id, %error, "cannot remove a finished message; will retry");
-                    if self.tracked.get(&id).is_some_and(|t| t.phase == Phase::Removing) {
-                        self.wait(id, now_ms() + LOCAL_RETRY.as_millis() as u64);
-                    }
-                }
-            },
+            Event::Noticed { id, lines, result } => self.on_noticed(id, &lines, result),
+            Event::Removed { id, result } => self.on_removed(id, result),
             Event::Admin { request, reply } => self.on_admin(request, reply),
             Event::Reload { engine } => {
                 let old = std::mem::replace(&mut self.engine, engine);
@@ -265,38 +240,51 @@ impl Scheduler {
         }
     }
 
+    fn on_noticed(&mut self, id: QueueId, lines: &[(usize, Action)], result: Result<(), String>) {
+        let Some(t) = self.tracked.get_mut(&id) else { return };
+        if t.phase != Phase::Notifying {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                notices::mark_sent(&mut t.entry.state, lines);
+                self.settle(id);
+            }
+            Err(error) => {
+                tracing::error!(%id, %error, "cannot queue a delivery status notice; will retry");
+                self.wait_local_retry(id);
+            }
+        }
+    }
+
+    fn on_removed(&mut self, id: QueueId, result: io::Result<()>) {
+        match result {
+            Ok(()) => {
+                self.tracked.remove(&id);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.tracked.remove(&id);
+            }
+            Err(error) => {
+                tracing::error!(%id, %error, "cannot remove a finished message; will retry");
+                if self.tracked.get(&id).is_some_and(|t| t.phase == Phase::Removing) {
+                    self.wait_local_retry(id);
+                }
+            }
+        }
+    }
+
     fn on_outcomes(&mut self, id: QueueId, results: Vec<(usize, RcptOutcome)>, last: bool) {
         if last {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
+        let now = self.engine.clock.now_secs();
         let Some(t) = self.tracked.get_mut(&id) else { return };
         if t.phase != Phase::InFlight {
             // Deleted meanwhile: the removal is under way.
             return;
         }
-        let now = now_secs();
-        let count = t.entry.envelope.recipients.len();
-        let recipients = t.entry.state.ensure_recipients(count);
-        for (index, outcome) in results {
-            let Some(r) = recipients.get_mut(index) else { continue };
-            if r.is_final() {
-                continue;
-            }
-            match outcome {
-                RcptOutcome::Delivered { diagnostic, relayed_dsn } => {
-                    r.status = RecipientStatus::Delivered;
-                    r.diagnostic = Some(diagnostic);
-                    r.relayed_dsn = relayed_dsn;
-                    r.final_at = Some(now);
-                }
-                RcptOutcome::Deferred(diagnostic) => r.diagnostic = Some(diagnostic),
-                RcptOutcome::Failed(diagnostic) => {
-                    r.status = RecipientStatus::Failed;
-                    r.diagnostic = Some(diagnostic);
-                    r.final_at = Some(now);
-                }
-            }
-        }
+        lifecycle::record(&mut t.entry.state, t.entry.envelope.recipients.len(), results, now);
         if last {
             self.settle(id);
         } else {
@@ -310,86 +298,68 @@ impl Scheduler {
     /// Decides what happens to a message after an attempt (or a notice, or an admin
     /// request): notify, remove, or wait for the next attempt.
     fn settle(&mut self, id: QueueId) {
-        let now = now_secs();
-        let delay_warning = self.engine.config.queue.delay_warning.map(|t| t.get());
-        let expires_ms = {
-            let Some(t) = self.tracked.get(&id) else { return };
-            self.retry.expires_ms(t.entry.envelope.arrived)
-        };
+        let now_ms = self.now_ms();
+        let rules =
+            Lifecycle { retry: &self.retry, delay_warning: self.engine.config.queue.delay_warning.map(|t| t.get()) };
         let Some(t) = self.tracked.get_mut(&id) else { return };
         if t.phase == Phase::Removing {
             return;
         }
-        let envelope = Arc::clone(&t.entry.envelope);
-        let state = &mut t.entry.state;
-        state.ensure_recipients(envelope.recipients.len());
-        if std::mem::take(&mut t.bounce) {
-            notices::bounce_pending(&envelope, state, now);
-        }
-        let pending = state.recipients.iter().any(|r| !r.is_final());
-        if pending && now_ms() >= expires_ms {
-            let age = humanize(self.retry.max_age());
-            for r in state.recipients.iter_mut().filter(|r| !r.is_final()) {
-                let last = r.diagnostic.take();
-                r.status = RecipientStatus::Failed;
-                r.final_at = Some(now);
-                r.diagnostic = Some(Diagnostic {
-                    status: "4.4.7".into(),
-                    text: match &last {
-                        Some(last) => format!("delivery time expired after {age}; last error: {last}"),
-                        None => format!("delivery time expired after {age}"),
-                    },
-                    smtp: false,
-                    remote_mta: last.and_then(|d| d.remote_mta),
-                });
+        let bounce = std::mem::take(&mut t.bounce);
+        match rules.settle(&t.entry.envelope, &mut t.entry.state, bounce, now_ms) {
+            Next::Notify { lines, retry_until } => {
+                t.phase = Phase::Notifying;
+                let entry = t.entry.clone();
+                self.notify(entry, lines, retry_until, now_ms / 1000);
             }
-            tracing::info!(%id, "message expired");
+            Next::Remove => {
+                t.phase = Phase::Removing;
+                let recipients = &t.entry.state.recipients;
+                let delivered = recipients.iter().filter(|r| r.status == RecipientStatus::Delivered).count();
+                tracing::info!(%id, delivered, failed = recipients.len() - delivered, "message done");
+                drop(self.remove(id));
+            }
+            Next::Retry { at_ms } => {
+                let held = t.entry.state.hold.is_some();
+                if held {
+                    t.phase = Phase::Held;
+                }
+                let snapshot = t.entry.state.clone();
+                self.persist(self.engine.queue.set_state(id, snapshot));
+                if !held {
+                    self.wait(id, at_ms);
+                }
+            }
         }
-        let lines = notices::owed(&envelope, state, delay_warning, now);
-        if !lines.is_empty() {
-            t.phase = Phase::Notifying;
-            let entry = t.entry.clone();
-            let retry_until = Some(expires_ms / 1000);
-            let (engine, events) = (Arc::clone(&self.engine), self.events.clone());
-            tokio::spawn(async move {
-                let hostname = engine.config.server.hostname.clone();
-                let result = notices::send(&engine.queue, &hostname, &entry, &lines, retry_until).await;
-                let _ = events.send(Event::Noticed { id, lines, result });
-            });
-            return;
-        }
-        if state.recipients.iter().all(|r| r.is_final() && r.notified) {
-            t.phase = Phase::Removing;
-            let delivered = state.recipients.iter().filter(|r| r.status == RecipientStatus::Delivered).count();
-            tracing::info!(%id, delivered, failed = state.recipients.len() - delivered, "message done");
-            let removal = self.engine.queue.remove(id);
-            let events = self.events.clone();
-            let writes = Arc::clone(&self.writes);
-            writes.fetch_add(1, Ordering::AcqRel);
-            tokio::spawn(async move {
-                let result = removal.await;
-                let _ = events.send(Event::Removed { id, result });
-                writes.fetch_sub(1, Ordering::AcqRel);
-            });
-            return;
-        }
-        let next = self.retry.next_attempt_ms(state.attempts, now_ms(), envelope.arrived);
-        state.next_attempt_ms = Some(next);
-        state.last_error = state
-            .recipients
-            .iter()
-            .filter(|r| !r.is_final())
-            .find_map(|r| r.diagnostic.as_ref())
-            .map(|d| d.to_string());
-        let held = state.hold.is_some();
-        if held {
-            t.phase = Phase::Held;
-        }
-        let snapshot = state.clone();
-        self.persist(self.engine.queue.set_state(id, snapshot));
-        if !held {
-            self.wait(id, next);
-        }
+    }
+
+    /// Queues the notices in the background; the result comes back as `Noticed`.
+    fn notify(&self, entry: Entry, lines: Vec<(usize, Action)>, retry_until: u64, now: u64) {
+        let (engine, events) = (Arc::clone(&self.engine), self.events.clone());
+        tokio::spawn(async move {
+            let id = entry.envelope.id;
+            let hostname = &engine.config.server.hostname;
+            let result = notices::send(&engine.queue, hostname, &entry, &lines, Some(retry_until), now).await;
+            let _ = events.send(Event::Noticed { id, lines, result });
+        });
+    }
+
+    /// Removes a message from the queue in the background; the result comes back as
+    /// `Removed`, and to whoever awaits the returned future.
+    fn remove(&self, id: QueueId) -> Durable {
+        let removal = self.engine.queue.remove(id);
+        let events = self.events.clone();
+        let writes = Arc::clone(&self.writes);
+        writes.fetch_add(1, Ordering::AcqRel);
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = removal.await;
+            let copy = result.as_ref().map(|_| ()).map_err(|e| io::Error::new(e.kind(), e.to_string()));
+            let _ = events.send(Event::Removed { id, result });
+            let _ = tx.send(copy);
+            writes.fetch_sub(1, Ordering::AcqRel);
+        });
+        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(io::Error::other("lost"))) })
     }
 
     /// Watches a queue write; a failure is logged (the in-memory state stays right,
@@ -413,30 +383,20 @@ impl Scheduler {
             ids.sort_unstable();
             ids
         } else {
-            let mut ids = Vec::new();
-            let mut results = Vec::new();
-            for text in &request.ids {
-                match text.parse::<QueueId>() {
-                    Ok(id) => ids.push(id),
-                    Err(e) => results.push(ItemResult::error(text, e)),
+            match request.parse_ids() {
+                Ok(ids) => ids,
+                Err(answer) => {
+                    let _ = reply.send(answer);
+                    return;
                 }
             }
-            if !results.is_empty() {
-                let _ = reply.send(AdminReply { results });
-                return;
-            }
-            ids
         };
         let mut results = Vec::new();
         let mut durable: Vec<Durable> = Vec::new();
         for id in ids {
             let (result, write) = self.admin_one(request.action, id, request.all);
-            if let Some(result) = result {
-                results.push(result);
-            }
-            if let Some(write) = write {
-                durable.push(write);
-            }
+            results.extend(result);
+            durable.extend(write);
         }
         // Answer once the changes are on disk, so what the admin sees next is true.
         tokio::spawn(async move {
@@ -451,101 +411,242 @@ impl Scheduler {
         });
     }
 
-    /// Applies one admin action. With `all`, messages it does not apply to are
-    /// skipped silently.
+    /// Applies one admin action, by the rules of [`decide`]. With `all`, messages it
+    /// does not apply to are skipped silently.
     fn admin_one(&mut self, action: AdminAction, id: QueueId, all: bool) -> (Option<ItemResult>, Option<Durable>) {
-        let Some(t) = self.tracked.get_mut(&id) else {
-            return (Some(ItemResult::error(&id.to_string(), "no such message in the queue")), None);
-        };
+        let Some(t) = self.tracked.get_mut(&id) else { return (Some(ItemResult::not_found(id)), None) };
         let phase = t.phase;
-        let busy = matches!(phase, Phase::InFlight | Phase::Notifying);
-        let skip = |why: &str| if all { (None, None) } else { (Some(ItemResult::error(&id.to_string(), why)), None) };
-        if phase == Phase::Removing {
-            return skip("the message is finished and being removed");
-        }
-        match action {
-            AdminAction::Retry => match phase {
-                Phase::Waiting => {
-                    self.wait(id, 0);
-                    (Some(ItemResult::ok(id, "delivery attempt scheduled now")), None)
-                }
-                Phase::Held => skip("the message is held; release it first"),
-                _ => skip("the message is being delivered right now"),
-            },
-            AdminAction::Hold => {
-                if t.entry.state.hold.is_some() {
-                    return skip("the message is already held");
-                }
+        let subject = Subject {
+            activity: phase.activity(),
+            held: t.entry.state.hold.is_some(),
+            pending: t.entry.state.has_pending(t.entry.envelope.recipients.len()),
+        };
+        let step = match decide(action, subject) {
+            Ok(step) => step,
+            Err(why) => return (ItemResult::skipped(id, why, all), None),
+        };
+        let ok = |note: &str| Some(ItemResult::ok(id, note));
+        match step {
+            Step::DeliverNow => {
+                self.wait(id, 0);
+                (ok("delivery attempt scheduled now"), None)
+            }
+            Step::Hold => {
                 t.entry.state.hold = Some(Hold::Held);
                 let write: Durable = Box::pin(self.engine.queue.set_state(id, t.entry.state.clone()));
                 if phase == Phase::Waiting {
+                    t.phase = Phase::Held;
                     self.unwait(id);
-                    if let Some(t) = self.tracked.get_mut(&id) {
-                        t.phase = Phase::Held;
-                    }
                 }
-                (Some(ItemResult::ok(id, "held")), Some(write))
+                (ok("held"), Some(write))
             }
-            AdminAction::Release => {
-                if t.entry.state.hold.is_none() {
-                    return skip("the message is not held");
-                }
+            Step::Release => {
                 t.entry.state.hold = None;
                 t.entry.state.next_attempt_ms = None;
                 let write: Durable = Box::pin(self.engine.queue.set_state(id, t.entry.state.clone()));
                 if phase == Phase::Held {
                     self.wait(id, 0);
                 }
-                (Some(ItemResult::ok(id, "released")), Some(write))
+                (ok("released"), Some(write))
             }
-            AdminAction::Delete => {
+            Step::Delete => {
+                t.phase = Phase::Removing;
                 self.unwait(id);
-                if let Some(t) = self.tracked.get_mut(&id) {
-                    t.phase = Phase::Removing;
-                }
-                let removal = self.engine.queue.remove(id);
-                let events = self.events.clone();
-                let (tx, rx) = oneshot::channel();
-                tokio::spawn(async move {
-                    let result = removal.await;
-                    let copy = match &result {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                    };
-                    let _ = events.send(Event::Removed { id, result });
-                    let _ = tx.send(copy);
-                });
-                let write: Durable =
-                    Box::pin(async move { rx.await.unwrap_or_else(|_| Err(io::Error::other("lost"))) });
+                let busy = subject.activity == Activity::Busy;
                 let note = if busy { "deleted (an attempt under way may still deliver it)" } else { "deleted" };
-                (Some(ItemResult::ok(id, note)), Some(write))
+                (ok(note), Some(self.remove(id)))
             }
-            AdminAction::Bounce => {
-                let count = t.entry.envelope.recipients.len();
-                if (0..count).all(|i| t.entry.state.recipient(i).is_final()) {
-                    return skip("no recipient is pending");
-                }
+            Step::BounceAfterAttempt => {
                 t.bounce = true;
-                if busy {
-                    return (
-                        Some(ItemResult::ok(id, "will be returned to the sender after the current attempt")),
-                        None,
-                    );
-                }
+                (ok("will be returned to the sender after the current attempt"), None)
+            }
+            Step::Bounce => {
+                t.bounce = true;
                 self.unwait(id);
                 self.settle(id);
-                (Some(ItemResult::ok(id, "returned to the sender")), None)
+                (ok("returned to the sender"), None)
             }
         }
     }
 }
 
-fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 && s > 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::delivery::outcome::local;
+    use crate::delivery::test_support::{self, T0_MS, TestEngine};
+    use crate::wire::Status;
+
+    const MINUTE: u64 = 60_000;
+
+    struct Harness {
+        test: TestEngine,
+        scheduler: Scheduler,
+        id: QueueId,
+    }
+
+    /// A scheduler over a queue holding one message for two recipients, arrived at T0.
+    async fn harness() -> Harness {
+        let test = test_support::engine(test_support::nowhere(), "");
+        let entry = test_support::store(&test, &["r0@a.test", "r1@a.test"]).await;
+        let (events, inbox) = mpsc::unbounded_channel();
+        let scheduler = Scheduler::new(Arc::clone(&test.engine), events, inbox);
+        Harness { id: entry.envelope.id, test, scheduler }
+    }
+
+    impl Harness {
+        fn advance_to(&self, ms: u64) {
+            let now = self.test.engine.clock.now_ms();
+            self.test.clock.advance(Duration::from_millis(ms - now));
+        }
+
+        /// Starts the attempt if it is due on the clock; returns its number.
+        fn start(&mut self) -> Option<u32> {
+            let now = self.test.engine.clock.now_ms();
+            self.scheduler.next_due(now).map(|entry| entry.state.attempts)
+        }
+
+        /// Ends the attempt with one outcome for every recipient.
+        fn end(&mut self, outcome: RcptOutcome) {
+            let results = (0..2).map(|i| (i, outcome.clone())).collect();
+            self.scheduler.on_event(Event::Outcomes { id: self.id, results, last: true });
+        }
+
+        fn deferred(&mut self) {
+            self.end(RcptOutcome::Deferred(local(Status(4, 4, 1), "connection refused")));
+        }
+
+        /// At `ms` on the clock: the attempt due then, deferred; returns its number.
+        fn deferred_at(&mut self, ms: u64) -> Option<u32> {
+            self.advance_to(ms);
+            let attempt = self.start();
+            if attempt.is_some() {
+                self.deferred();
+            }
+            attempt
+        }
+
+        /// Hands the scheduler what its background tasks report until it waits again
+        /// (or lets the message go).
+        async fn run_background(&mut self) {
+            while self.tracked().is_some_and(|t| matches!(t.phase, Phase::Notifying | Phase::Removing)) {
+                let event = self.scheduler.inbox.recv().await.unwrap();
+                self.scheduler.on_event(event);
+            }
+        }
+
+        fn tracked(&self) -> Option<&Tracked> {
+            self.scheduler.tracked.get(&self.id)
+        }
+
+        fn state(&self) -> &crate::queue::MessageState {
+            &self.tracked().unwrap().entry.state
+        }
+
+        async fn admin(&mut self, action: AdminAction) -> ItemResult {
+            let (reply, answer) = oneshot::channel();
+            let request = AdminRequest { action, ids: vec![self.id.to_string()], all: false };
+            self.scheduler.on_event(Event::Admin { request, reply });
+            answer.await.unwrap().results.remove(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn deferred_messages_follow_the_retry_schedule_on_the_clock() {
+        let mut h = harness().await;
+        assert_eq!(h.start(), Some(1), "a new message is due at once");
+        assert_eq!(h.start(), None, "and in flight only once");
+        h.deferred();
+        assert_eq!(h.state().next_attempt_ms, Some(T0_MS + MINUTE), "first step: 1m");
+        assert_eq!(h.state().last_error.as_deref(), Some("connection refused"));
+        assert_eq!(h.tracked().unwrap().phase, Phase::Waiting);
+        assert_eq!(h.deferred_at(T0_MS + MINUTE - 1), None, "not due before its time");
+        assert_eq!(h.deferred_at(T0_MS + MINUTE), Some(2));
+        assert_eq!(h.state().next_attempt_ms, Some(T0_MS + 6 * MINUTE), "second step: 5m");
+        assert_eq!(h.deferred_at(T0_MS + 6 * MINUTE), Some(3));
+        assert_eq!(h.state().next_attempt_ms, Some(T0_MS + 11 * MINUTE), "the last step repeats");
+        h.run_background().await;
+        assert!(test_support::notices(&h.test.engine.queue, h.id).is_empty(), "no notice before delay_warning");
+    }
+
+    #[tokio::test]
+    async fn an_expired_message_bounces_with_its_last_error_and_is_removed() {
+        let mut h = harness().await;
+        h.deferred_at(T0_MS);
+        assert_eq!(h.deferred_at(T0_MS + 58 * MINUTE), Some(2));
+        h.run_background().await; // the delay warning
+        // The schedule never passes the expiry (max_age 1h): the last attempt is at it.
+        assert_eq!(h.state().next_attempt_ms, Some(T0_MS + 60 * MINUTE));
+        h.advance_to(T0_MS + 60 * MINUTE);
+        assert_eq!(h.start(), Some(3));
+        h.end(RcptOutcome::Deferred(local(Status(4, 4, 1), "still refused")));
+        assert_eq!(h.tracked().unwrap().phase, Phase::Notifying);
+        let r = &h.state().recipients[0];
+        assert_eq!((r.status, r.final_at), (RecipientStatus::Failed, Some(T0_MS / 1000 + 3600)));
+        let diagnostic = r.diagnostic.as_ref().unwrap();
+        assert_eq!(diagnostic.status.to_string(), "4.4.7");
+        assert_eq!(diagnostic.text, "delivery time expired after 1h; last error: still refused");
+        h.run_background().await;
+        assert!(h.tracked().is_none(), "removed once the bounce is queued");
+        assert!(h.test.engine.queue.get(h.id).is_none());
+        let notices = test_support::notices(&h.test.engine.queue, h.id);
+        let bounces: Vec<_> = notices.iter().filter(|n| n.contains("Action: failed")).collect();
+        assert_eq!((notices.len(), bounces.len()), (2, 1), "a delay warning, then one bounce for both");
+        assert!(bounces[0].contains("Status: 4.4.7"), "{}", bounces[0]);
+    }
+
+    #[tokio::test]
+    async fn a_delay_warning_goes_out_once_after_delay_warning() {
+        let mut h = harness().await;
+        h.deferred_at(T0_MS);
+        assert_eq!(h.deferred_at(T0_MS + 29 * MINUTE), Some(2));
+        assert_eq!(h.tracked().unwrap().phase, Phase::Waiting, "no warning before 30m");
+        assert_eq!(h.deferred_at(T0_MS + 34 * MINUTE), Some(3));
+        assert_eq!(h.tracked().unwrap().phase, Phase::Notifying);
+        h.run_background().await;
+        assert!(h.state().delay_warned);
+        assert_eq!(h.state().next_attempt_ms, Some(T0_MS + 39 * MINUTE), "still retrying");
+        let notices = test_support::notices(&h.test.engine.queue, h.id);
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("Action: delayed"), "{}", notices[0]);
+        assert!(notices[0].contains("Will-Retry-Until:"), "{}", notices[0]);
+        assert_eq!(h.deferred_at(T0_MS + 39 * MINUTE), Some(4));
+        assert_eq!(h.tracked().unwrap().phase, Phase::Waiting, "warned once only");
+        assert_eq!(test_support::notices(&h.test.engine.queue, h.id).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn delivered_messages_are_removed_without_a_notice() {
+        let mut h = harness().await;
+        h.start();
+        h.end(RcptOutcome::Delivered { diagnostic: local(Status(2, 0, 0), "ok"), relayed_dsn: false });
+        assert_eq!(h.tracked().unwrap().phase, Phase::Removing);
+        h.run_background().await;
+        assert!(h.tracked().is_none());
+        assert!(h.test.engine.queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn admin_hold_release_retry_and_bounce_go_by_the_rules() {
+        let mut h = harness().await;
+        h.deferred_at(T0_MS);
+        assert!(h.admin(AdminAction::Hold).await.ok);
+        assert_eq!(h.tracked().unwrap().phase, Phase::Held);
+        h.advance_to(T0_MS + 10 * MINUTE);
+        assert_eq!(h.start(), None, "a held message is not attempted");
+        let retry = h.admin(AdminAction::Retry).await;
+        assert_eq!((retry.ok, retry.message.as_str()), (false, "the message is held; release it first"));
+        assert_eq!(h.test.engine.queue.get(h.id).unwrap().state.hold, Some(Hold::Held), "recorded before the answer");
+        assert!(h.admin(AdminAction::Release).await.ok);
+        assert_eq!(h.start(), Some(2), "due at once after release");
+        let bounce = h.admin(AdminAction::Bounce).await;
+        assert_eq!(bounce.message, "will be returned to the sender after the current attempt");
+        h.deferred();
+        h.run_background().await;
+        assert!(h.tracked().is_none(), "bounced and removed after the attempt");
+        let notices = test_support::notices(&h.test.engine.queue, h.id);
+        assert!(notices.len() == 1 && notices[0].contains("Status: 5.0.0"), "{notices:?}");
     }
 }

@@ -7,12 +7,13 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::KvError;
 use super::memory::parse_counter;
+use crate::clock::{self, SharedClock};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -20,6 +21,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub struct EmbeddedKv {
     db: Arc<Database>,
+    /// TTLs are kept as Unix ms on this clock.
+    clock: SharedClock,
     dirty: Arc<AtomicBool>,
     /// Dropping it wakes the flusher to finish; its handle is joined on drop so the
     /// database file is closed when this value is gone.
@@ -37,16 +40,17 @@ fn failed(e: impl std::fmt::Display) -> KvError {
     KvError::Unavailable(e.to_string())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Stored values are `expires_at_ms:u64 LE | bytes`; zero means no expiry.
 fn encode(bytes: &[u8], expires: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + bytes.len());
     out.extend_from_slice(&expires.to_le_bytes());
     out.extend_from_slice(bytes);
     out
+}
+
+/// When a value written at `now` with `ttl` expires (never zero, which means never).
+fn expiry(now: u64, ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |ttl| now.saturating_add(ttl.as_millis() as u64).max(1))
 }
 
 fn decode(stored: &[u8], now: u64) -> Option<(&[u8], u64)> {
@@ -60,6 +64,10 @@ fn slot(namespace: &str, key: &str) -> String {
 
 impl EmbeddedKv {
     pub fn open(path: &Path) -> Result<EmbeddedKv, KvError> {
+        EmbeddedKv::open_with_clock(path, clock::system())
+    }
+
+    pub fn open_with_clock(path: &Path, clock: SharedClock) -> Result<EmbeddedKv, KvError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(failed)?;
         }
@@ -67,13 +75,13 @@ impl EmbeddedKv {
         let write = db.begin_write().map_err(failed)?;
         write.open_table(TABLE).map_err(failed)?;
         write.commit().map_err(failed)?;
-        let mut kv = EmbeddedKv { db, dirty: Arc::new(AtomicBool::new(false)), stop: None, flusher: None };
+        let mut kv = EmbeddedKv { db, clock, dirty: Arc::new(AtomicBool::new(false)), stop: None, flusher: None };
         kv.start_flusher();
         Ok(kv)
     }
 
     fn start_flusher(&mut self) {
-        let (db, dirty) = (Arc::clone(&self.db), Arc::clone(&self.dirty));
+        let (db, dirty, clock) = (Arc::clone(&self.db), Arc::clone(&self.dirty), Arc::clone(&self.clock));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new().name("kv-flush".into()).spawn(move || {
             let mut since_sweep = Duration::ZERO;
@@ -81,7 +89,7 @@ impl EmbeddedKv {
                 since_sweep += FLUSH_EVERY;
                 if since_sweep >= SWEEP_EVERY {
                     since_sweep = Duration::ZERO;
-                    if let Err(error) = sweep(&db) {
+                    if let Err(error) = sweep(&db, clock.now_ms()) {
                         tracing::warn!(%error, "kv sweep failed");
                     }
                 }
@@ -123,11 +131,11 @@ impl EmbeddedKv {
         let txn = self.db.begin_read().map_err(failed)?;
         let table = txn.open_table(TABLE).map_err(failed)?;
         let stored = table.get(slot(namespace, key).as_str()).map_err(failed)?;
-        Ok(stored.and_then(|guard| decode(guard.value(), now_ms()).map(|(bytes, _)| bytes.to_vec())))
+        Ok(stored.and_then(|guard| decode(guard.value(), self.clock.now_ms()).map(|(bytes, _)| bytes.to_vec())))
     }
 
     pub fn set(&self, namespace: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
-        let expires = ttl.map_or(0, |ttl| now_ms().saturating_add(ttl.as_millis() as u64).max(1));
+        let expires = expiry(self.clock.now_ms(), ttl);
         self.write(|table| {
             table.insert(slot(namespace, key).as_str(), encode(value, expires).as_slice()).map_err(failed)?;
             Ok(())
@@ -135,7 +143,7 @@ impl EmbeddedKv {
     }
 
     pub fn increment(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let slot = slot(namespace, key);
         self.write(|table| {
             let current = match table.get(slot.as_str()).map_err(failed)? {
@@ -146,7 +154,7 @@ impl EmbeddedKv {
                 Some((value, expires)) => {
                     (value?.checked_add(delta).ok_or_else(|| KvError::Invalid("counter overflow".into()))?, expires)
                 }
-                None => (delta, ttl.map_or(0, |ttl| now.saturating_add(ttl.as_millis() as u64).max(1))),
+                None => (delta, expiry(now, ttl)),
             };
             table.insert(slot.as_str(), encode(next.to_string().as_bytes(), expires).as_slice()).map_err(failed)?;
             Ok(next)
@@ -154,7 +162,7 @@ impl EmbeddedKv {
     }
 
     pub fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.write(|table| {
             let removed = table.remove(slot(namespace, key).as_str()).map_err(failed)?;
             Ok(removed.is_some_and(|guard| decode(guard.value(), now).is_some()))
@@ -173,8 +181,7 @@ fn flush(db: &Database) -> Result<(), KvError> {
     txn.commit().map_err(failed)
 }
 
-fn sweep(db: &Database) -> Result<(), KvError> {
-    let now = now_ms();
+fn sweep(db: &Database, now: u64) -> Result<(), KvError> {
     let mut txn = db.begin_write().map_err(failed)?;
     txn.set_durability(Durability::None).map_err(failed)?;
     {
@@ -199,27 +206,45 @@ impl Drop for EmbeddedKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, ManualClock};
 
     #[test]
     fn survives_reopening_and_expires() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.redb");
+        let clock = ManualClock::at_ms(1_700_000_000_000);
         {
-            let kv = EmbeddedKv::open(&path).unwrap();
+            let kv = EmbeddedKv::open_with_clock(&path, clock.clone()).unwrap();
             kv.set("greylist", "k", b"v", None).unwrap();
             assert_eq!(kv.increment("rate", "n", 2, Some(Duration::from_secs(60))).unwrap(), 2);
             assert_eq!(kv.increment("rate", "n", 3, None).unwrap(), 5);
             kv.set("greylist", "short", b"x", Some(Duration::from_millis(1))).unwrap();
         }
-        let kv = EmbeddedKv::open(&path).unwrap();
+        let kv = EmbeddedKv::open_with_clock(&path, clock.clone()).unwrap();
         assert_eq!(kv.get("greylist", "k").unwrap(), Some(b"v".to_vec()));
         assert_eq!(kv.get("other", "k").unwrap(), None, "namespaces are separate");
+        assert_eq!(kv.get("greylist", "short").unwrap(), Some(b"x".to_vec()), "not expired before its time");
         assert_eq!(kv.increment("rate", "n", 1, None).unwrap(), 6);
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(kv.get("greylist", "short").unwrap(), None);
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(kv.get("greylist", "short").unwrap(), None, "expired at its time");
         assert!(kv.delete("greylist", "k").unwrap());
         assert!(!kv.delete("greylist", "k").unwrap());
         kv.set("s", "text", b"abc", None).unwrap();
         assert!(matches!(kv.increment("s", "text", 1, None), Err(KvError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_counter_keeps_the_ttl_it_was_created_with_and_restarts_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at_ms(1_000_000);
+        let kv = EmbeddedKv::open_with_clock(&dir.path().join("kv.redb"), clock.clone()).unwrap();
+        assert_eq!(kv.increment("rate", "c", 1, Some(Duration::from_secs(10))).unwrap(), 1);
+        clock.advance(Duration::from_secs(9));
+        assert_eq!(kv.increment("rate", "c", 1, Some(Duration::from_secs(60))).unwrap(), 2, "the later TTL is ignored");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(kv.increment("rate", "c", 1, None).unwrap(), 1, "expired after the first TTL");
+        assert!(!kv.delete("rate", "missing").unwrap());
+        sweep(&kv.db, clock.now_ms()).unwrap();
+        assert_eq!(kv.get("rate", "c").unwrap(), Some(b"1".to_vec()), "a live value survives a sweep");
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::Mailbox;
 use super::params::{MailParams, RcptParams};
-use crate::queue::QueueId;
+use crate::mail::QueueId;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {

@@ -4,6 +4,8 @@
 pub mod address;
 pub mod envelope;
 pub mod params;
+pub mod queue_id;
 
 pub use address::Mailbox;
 pub use envelope::{ClientInfo, Envelope, Recipient, RouteChoice, TlsInfo};
+pub use queue_id::QueueId;

@@ -12,6 +12,7 @@ use super::loader::{ErrorSite, LoadContext, LoadedPlugin, load};
 use super::shared::Services;
 use super::stage::Stage;
 use crate::config::{Config, ConfigError, Grant, PluginConfig};
+use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
 pub struct PluginHost {
@@ -36,20 +37,13 @@ impl PluginHost {
     }
 
     /// Loads the configured chain. Errors point at the plugin's entry in the config.
-    pub async fn load(config: &Config, kv: Arc<KvStore>) -> Result<PluginHost, ConfigError> {
+    pub async fn load(config: &Config, kv: Arc<KvStore>, resolver: SharedResolver) -> Result<PluginHost, ConfigError> {
         if config.plugin.is_empty() {
             return Ok(PluginHost::empty());
         }
         let origin = &config.origin;
         let wants_dns = config.plugin.iter().any(|p| p.granted().contains(&Grant::Dns));
-        let resolver = if wants_dns {
-            Some(
-                crate::dns::build_resolver(&config.dns)
-                    .map_err(|e| ConfigError::without_position(&origin.file, e.to_string()))?,
-            )
-        } else {
-            None
-        };
+        let resolver = wants_dns.then_some(resolver);
         let cache_dir = config.plugins.cache_dir.clone().unwrap_or_else(|| config.queue.path.join("plugin-cache"));
         let mut host = PluginHost::start(config.plugins.max_instances, &config.plugin, Services { resolver, kv })
             .map_err(|e| ConfigError::without_position(&origin.file, format!("cannot start the plugin engine: {e}")))?;

@@ -7,7 +7,7 @@ use std::fmt;
 use super::bindings::exports::sluice::plugin::hooks::{HeaderChange, RecipientAction};
 use super::bindings::sluice::plugin::types::{self as wit, Outcome, Reply as WitReply, Verdict as WitVerdict};
 use crate::mail::{Mailbox, RouteChoice};
-use crate::smtp::{Reply, Status};
+use crate::wire::{Reply, Status};
 
 const MAX_REPLY_TEXT: usize = 400;
 const MAX_TAGS: usize = 32;

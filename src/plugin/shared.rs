@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{Grant, OnError};
-use crate::dns::Resolver;
+use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
 /// Per-plugin settings, fixed when the plugin is loaded.
@@ -29,7 +29,7 @@ pub struct PluginShared {
 
 /// Host services shared by all plugins.
 pub struct Services {
-    pub resolver: Option<Resolver>,
+    pub resolver: Option<SharedResolver>,
     pub kv: Arc<KvStore>,
 }
 

@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::segment::SegmentId;
+use super::segment_id::SegmentId;
 
 #[derive(Clone, Debug)]
 pub struct QueueDir {

@@ -18,9 +18,9 @@
 
 use std::io;
 
-use super::id::QueueId;
 use super::state::MessageState;
 use crate::mail::Envelope;
+use crate::mail::QueueId;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"SLUICESG";
 pub const VERSION: u8 = 1;

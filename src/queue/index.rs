@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::id::QueueId;
-use super::segment::SegmentId;
+use super::segment_id::SegmentId;
 use super::state::MessageState;
 use crate::mail::Envelope;
+use crate::mail::QueueId;
 
 /// Where a message's bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

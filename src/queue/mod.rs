@@ -4,23 +4,24 @@
 mod buffer;
 mod dir;
 pub mod format;
-mod id;
+mod ids;
 mod index;
 mod inspect;
 mod lock;
 mod replay;
 mod segment;
+mod segment_id;
 mod state;
 mod store;
 mod writer;
 
 pub use buffer::{BufferStatus, MEMORY_THRESHOLD, MessageBuffer};
 pub use dir::QueueDir;
-pub use id::{IdGenerator, QueueId};
+pub use ids::IdGenerator;
 pub use index::{Entry, Location};
 pub use inspect::{Snapshot, snapshot};
 pub use replay::Damage;
-pub use segment::SegmentId;
+pub use segment_id::SegmentId;
 pub use state::{Diagnostic, Hold, MessageState, RecipientState, RecipientStatus};
 pub use store::{OpenReport, Queue, StoreError};
 pub use writer::StoredBody;

@@ -4,12 +4,11 @@
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::dir::QueueDir;
 use super::format::{self, Record};
 use super::index::{Index, Location};
-use super::segment::SegmentId;
+use super::segment_id::SegmentId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -169,6 +168,6 @@ fn copy_aside(dir: &QueueDir, segment: SegmentId) -> io::Result<()> {
 }
 
 fn aside_name(segment: SegmentId) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::clock::now_secs();
     format!("{}.{now}", segment.file_name())
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::Status;
+
 /// Why a message waits instead of being delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -44,6 +46,16 @@ impl MessageState {
     /// The state of recipient `index`, pending if no attempt recorded one yet.
     pub fn recipient(&self, index: usize) -> RecipientState {
         self.recipients.get(index).cloned().unwrap_or_default()
+    }
+
+    /// The status of recipient `index`, without copying its state.
+    pub fn status(&self, index: usize) -> RecipientStatus {
+        self.recipients.get(index).map_or(RecipientStatus::Pending, |r| r.status)
+    }
+
+    /// Whether any of the envelope's `count` recipients is still pending.
+    pub fn has_pending(&self, count: usize) -> bool {
+        (0..count).any(|i| self.status(i) == RecipientStatus::Pending)
     }
 
     /// Makes `recipients` hold one entry per envelope recipient.
@@ -97,8 +109,8 @@ impl RecipientState {
 /// A reply or error as a DSN reports it (RFC 3464 Status, Remote-MTA, Diagnostic-Code).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
-    /// RFC 3463 enhanced status, e.g. `5.1.1`.
-    pub status: String,
+    /// RFC 3463 enhanced status, e.g. `5.1.1`; stored as that text.
+    pub status: Status,
     /// The remote server's reply (`550 5.1.1 no such user`) when `smtp` is set; our own
     /// explanation otherwise.
     pub text: String,
@@ -134,5 +146,16 @@ mod tests {
         let text = serde_json::to_string(&state).unwrap();
         assert_eq!(text, r#"{"recipients":[{"status":"pending"},{"status":"delivered"}]}"#);
         assert_eq!(serde_json::from_str::<MessageState>(&text).unwrap(), state);
+    }
+
+    #[test]
+    fn recipients_without_an_entry_are_pending() {
+        let mut state = MessageState::default();
+        assert!(state.has_pending(1));
+        assert!(!state.has_pending(0));
+        state.ensure_recipients(1)[0].status = RecipientStatus::Failed;
+        assert!(!state.has_pending(1));
+        assert!(state.has_pending(2), "the second has no entry yet");
+        assert_eq!((state.status(0), state.status(1)), (RecipientStatus::Failed, RecipientStatus::Pending));
     }
 }

@@ -13,14 +13,16 @@ use tokio::sync::oneshot;
 use super::buffer::MessageBuffer;
 use super::dir::QueueDir;
 use super::format;
-use super::id::{IdGenerator, QueueId};
+use super::ids::IdGenerator;
 use super::index::{Entry, Index};
 use super::lock::QueueLock;
 use super::replay::{self, Damage, Mode};
-use super::segment::{self, SegmentId};
+use super::segment;
+use super::segment_id::SegmentId;
 use super::state::MessageState;
 use super::writer::{Job, Op, SegmentFiles, StoredBody, StoredNotifier, Writer};
 use crate::mail::Envelope;
+use crate::mail::QueueId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -18,12 +18,13 @@ use tokio::sync::oneshot;
 use super::buffer::MessageBuffer;
 use super::dir::QueueDir;
 use super::format;
-use super::id::QueueId;
 use super::index::{Index, Location};
 use super::lock::QueueLock;
-use super::segment::{self, SegmentId};
+use super::segment;
+use super::segment_id::SegmentId;
 use super::state::MessageState;
 use crate::mail::Envelope;
+use crate::mail::QueueId;
 
 /// A new segment is started once the active one would grow past this.
 pub const MAX_SEGMENT_LEN: u64 = 64 << 20;

@@ -1,6 +1,7 @@
 //! Parsing one command line (without its CRLF) into a typed command.
 
-use super::reply::{Reply, Status, replies};
+use super::replies;
+use crate::wire::{Reply, Status, Verb};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -40,23 +41,15 @@ const CONTROL_CHARACTERS: Reply = Reply::new(501, Status(5, 5, 2), "Error: contr
 /// Parses a command line. Errors come back as the reply to send.
 pub fn parse_command(line: &[u8]) -> Result<Command<'_>, Reply> {
     let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-    let verb = &line[..verb_end];
     let rest_bytes = line.get(verb_end + 1..).unwrap_or(&[]);
-    if verb.len() > 8 || !verb.is_ascii() {
+    let Some(verb) = Verb::parse(&line[..verb_end]) else {
         return Err(replies::UNKNOWN_COMMAND);
-    }
-    let mut upper = [0u8; 8];
-    upper[..verb.len()].copy_from_slice(verb);
-    upper.make_ascii_uppercase();
-    let verb = &upper[..verb.len()];
-
+    };
     let Ok(rest) = std::str::from_utf8(rest_bytes) else {
         return Err(match verb {
-            b"MAIL" => MAIL_NOT_UTF8,
-            b"RCPT" => RCPT_NOT_UTF8,
-            b"EHLO" | b"HELO" | b"VRFY" | b"EXPN" | b"NOOP" | b"HELP" | b"DATA" | b"BDAT" | b"RSET" | b"QUIT"
-            | b"STARTTLS" | b"AUTH" => ARGUMENT_NOT_UTF8,
-            _ => replies::UNKNOWN_COMMAND,
+            Verb::Mail => MAIL_NOT_UTF8,
+            Verb::Rcpt => RCPT_NOT_UTF8,
+            _ => ARGUMENT_NOT_UTF8,
         });
     };
     // NUL, CR, LF and other controls have no place in a command; a stray CR would also
@@ -67,38 +60,37 @@ pub fn parse_command(line: &[u8]) -> Result<Command<'_>, Reply> {
     let no_args = |cmd: Command<'static>| if rest.trim().is_empty() { Ok(cmd) } else { Err(replies::NO_PARAMETERS) };
 
     match verb {
-        b"EHLO" | b"HELO" => {
+        Verb::Ehlo | Verb::Helo => {
             let name = rest.trim().split([' ', '\t']).next().unwrap_or("");
             if name.is_empty() {
                 return Err(replies::HELO_SYNTAX);
             }
-            Ok(if verb == b"EHLO" { Command::Ehlo(name) } else { Command::Helo(name) })
+            Ok(if verb == Verb::Ehlo { Command::Ehlo(name) } else { Command::Helo(name) })
         }
-        b"MAIL" => strip_prefix_ignore_case(rest, "FROM:").map(Command::Mail).ok_or(MAIL_SYNTAX),
-        b"RCPT" => strip_prefix_ignore_case(rest, "TO:").map(Command::Rcpt).ok_or(RCPT_SYNTAX),
-        b"DATA" => no_args(Command::Data),
-        b"BDAT" => parse_bdat(rest),
-        b"RSET" => no_args(Command::Rset),
-        b"QUIT" => no_args(Command::Quit),
-        b"STARTTLS" => {
+        Verb::Mail => strip_prefix_ignore_case(rest, "FROM:").map(Command::Mail).ok_or(MAIL_SYNTAX),
+        Verb::Rcpt => strip_prefix_ignore_case(rest, "TO:").map(Command::Rcpt).ok_or(RCPT_SYNTAX),
+        Verb::Data => no_args(Command::Data),
+        Verb::Bdat => parse_bdat(rest),
+        Verb::Rset => no_args(Command::Rset),
+        Verb::Quit => no_args(Command::Quit),
+        Verb::StartTls => {
             if rest.trim().is_empty() {
                 Ok(Command::StartTls)
             } else {
                 Err(replies::STARTTLS_SYNTAX)
             }
         }
-        b"NOOP" => Ok(Command::Noop),
-        b"HELP" => Ok(Command::Help),
-        b"VRFY" => Ok(Command::Vrfy),
-        b"EXPN" => Ok(Command::Expn),
-        b"AUTH" => {
+        Verb::Noop => Ok(Command::Noop),
+        Verb::Help => Ok(Command::Help),
+        Verb::Vrfy => Ok(Command::Vrfy),
+        Verb::Expn => Ok(Command::Expn),
+        Verb::Auth => {
             let mut words = rest.split(' ').filter(|w| !w.is_empty());
             match (words.next(), words.next(), words.next()) {
                 (Some(mechanism), initial, None) => Ok(Command::Auth { mechanism, initial }),
                 _ => Err(AUTH_SYNTAX),
             }
         }
-        _ => Err(replies::UNKNOWN_COMMAND),
     }
 }
 

@@ -10,8 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
 
-use super::reply::Reply;
+use super::socket::Socket;
 use super::stream::Stream;
+use crate::wire::Reply;
 
 const READ_CHUNK: usize = 16 * 1024;
 /// Above this, an empty read buffer is given back before waiting for an idle client.
@@ -32,21 +33,25 @@ pub enum Line {
     TooLong,
 }
 
-pub struct Connection {
-    stream: Option<Stream>,
+pub struct Connection<S> {
+    stream: Option<Stream<S>>,
     /// Received bytes not yet consumed.
     pub input: BytesMut,
     /// Replies not yet sent.
     output: Vec<u8>,
 }
 
-impl Connection {
-    pub fn new(stream: Stream) -> Self {
+impl<S: Socket> Connection<S> {
+    pub fn new(stream: Stream<S>) -> Self {
         Connection { stream: Some(stream), input: BytesMut::new(), output: Vec::new() }
     }
 
-    pub fn stream_ref(&self) -> Option<&Stream> {
+    pub fn stream_ref(&self) -> Option<&Stream<S>> {
         self.stream.as_ref()
+    }
+
+    pub fn stream_mut(&mut self) -> Option<&mut Stream<S>> {
+        self.stream.as_mut()
     }
 
     pub fn queue_reply(&mut self, reply: &Reply) {
@@ -77,12 +82,12 @@ impl Connection {
         // An idle client holds no read buffer while we wait for it: with thousands of
         // idle connections the 16 KiB each would be most of the server's memory.
         if self.input.is_empty()
-            && let Stream::Plain(tcp) = stream
+            && let Stream::Plain(socket) = stream
         {
             if self.input.capacity() > IDLE_BUFFER {
                 self.input = BytesMut::new();
             }
-            match timeout_at(deadline, tcp.readable()).await {
+            match timeout_at(deadline, socket.readable()).await {
                 Err(_) => return Err(ReadError::TimedOut),
                 Ok(Err(e)) => return Err(ReadError::Io(e)),
                 Ok(Ok(())) => {}
@@ -129,15 +134,15 @@ impl Connection {
     pub async fn start_tls(&mut self, acceptor: &TlsAcceptor, deadline: Instant) -> io::Result<()> {
         self.flush().await?;
         self.input.clear();
-        let tcp = match self.stream.take() {
-            Some(Stream::Plain(tcp)) => tcp,
+        let socket = match self.stream.take() {
+            Some(Stream::Plain(socket)) => socket,
             Some(tls @ Stream::Tls(_)) => {
                 self.stream = Some(tls);
                 return Err(io::Error::other("TLS already active"));
             }
             None => return Err(io::Error::from(io::ErrorKind::NotConnected)),
         };
-        match timeout_at(deadline, acceptor.accept(tcp)).await {
+        match timeout_at(deadline, acceptor.accept(socket)).await {
             Ok(Ok(tls)) => {
                 self.stream = Some(Stream::Tls(Box::new(tls)));
                 Ok(())

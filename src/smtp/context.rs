@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
+use super::replies;
 use crate::config::Config;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
+use crate::wire::{Extension, Reply};
 
 pub struct SmtpContext {
     pub config: Arc<Config>,
@@ -16,41 +18,38 @@ pub struct SmtpContext {
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
+    help: Vec<u8>,
+}
+
+/// The SASL mechanisms the server's AUTH takes (`session/auth.rs`).
+pub const AUTH_MECHANISMS: [&str; 2] = ["PLAIN", "LOGIN"];
+
+fn wire_bytes(reply: &Reply) -> Vec<u8> {
+    let mut out = Vec::new();
+    reply.write_to(&mut out);
+    out
 }
 
 impl SmtpContext {
     pub fn new(config: Arc<Config>, tls: Option<TlsAcceptor>, queue: Arc<Queue>, plugins: Arc<PluginHost>) -> Self {
         let hostname = &config.server.hostname;
         let greeting = format!("220 {hostname} ESMTP Sluice\r\n").into_bytes();
+        let size = config.limits.max_message_size.bytes();
         let ehlo = |starttls: bool, auth: bool| {
-            let mut lines = vec![
-                hostname.clone(),
-                "PIPELINING".to_string(),
-                format!("SIZE {}", config.limits.max_message_size.bytes()),
-                "8BITMIME".to_string(),
-                "SMTPUTF8".to_string(),
-                "ENHANCEDSTATUSCODES".to_string(),
-                "CHUNKING".to_string(),
-                "DSN".to_string(),
-            ];
-            if starttls {
-                lines.push("STARTTLS".to_string());
-            }
-            if auth {
-                lines.push("AUTH PLAIN LOGIN".to_string());
-            }
-            lines.push("HELP".to_string());
-            let last = lines.len() - 1;
-            lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| format!("250{}{l}\r\n", if i == last { ' ' } else { '-' }))
-                .collect::<String>()
-                .into_bytes()
+            let offered = Extension::ALL.into_iter().filter_map(|extension| match extension {
+                Extension::Size => Some(format!("SIZE {size}")),
+                Extension::StartTls if !starttls => None,
+                Extension::Auth if !auth => None,
+                Extension::Auth => Some(format!("AUTH {}", AUTH_MECHANISMS.join(" "))),
+                _ => Some(extension.keyword().to_string()),
+            });
+            let text = std::iter::once(hostname.clone()).chain(offered).collect::<Vec<_>>().join("\n");
+            wire_bytes(&Reply { code: 250, status: None, text: text.into() })
         };
         SmtpContext {
             greeting,
             ehlo: [[ehlo(false, false), ehlo(false, true)], [ehlo(true, false), ehlo(true, true)]],
+            help: wire_bytes(&replies::help()),
             config,
             tls,
             queue,
@@ -64,6 +63,10 @@ impl SmtpContext {
 
     pub fn greeting(&self) -> &[u8] {
         &self.greeting
+    }
+
+    pub fn help_reply(&self) -> &[u8] {
+        &self.help
     }
 
     pub fn ehlo_reply(&self, offer_starttls: bool, offer_auth: bool) -> &[u8] {

@@ -10,14 +10,14 @@ pub mod params;
 pub mod proxy;
 pub mod received;
 mod relay;
-pub mod reply;
+pub mod replies;
 mod server;
 mod session;
+mod socket;
 mod state;
 mod stream;
 pub mod tls;
 
 pub use context::SmtpContext;
 pub use limiter::ConnectionLimiter;
-pub use reply::{Reply, Status};
 pub use server::{LiveContext, SmtpServer};

@@ -1,7 +1,7 @@
 //! Parsing the ESMTP parameters of MAIL and RCPT, with the reply for each mistake.
 
-use super::reply::{Reply, Status};
 use crate::mail::params::{Body, MailParams, Notify, RcptParams, Ret, is_xtext};
+use crate::wire::{Reply, Status};
 
 fn unsupported(keyword: &str) -> Reply {
     Reply::owned(555, Status(5, 5, 4), format!("Error: unsupported parameter {}", printable(keyword)))

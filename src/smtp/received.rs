@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::mail::QueueId;
 use crate::mail::{ClientInfo, Mailbox};
-use crate::queue::QueueId;
 
 /// Which protocol keyword goes in the `with` clause (RFC 3848, RFC 6531).
 pub fn protocol(extended: bool, tls: bool, authenticated: bool, smtputf8: bool) -> String {

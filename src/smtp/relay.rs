@@ -3,7 +3,8 @@
 use crate::config::RelayConfig;
 use crate::mail::Mailbox;
 
-use super::reply::{Reply, replies};
+use super::replies;
+use crate::wire::Reply;
 
 /// Decides whether `recipient` may be accepted. `trusted` is a client inside
 /// `relay.networks` (or authenticated); `source_route` is an RFC 5321 source route in

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::context::SmtpContext;
 use super::limiter::ConnectionLimiter;
-use super::reply::replies;
+use super::replies;
 use super::session::Session;
 use crate::config::ListenConfig;
 use crate::mail::ClientInfo;
@@ -128,8 +128,11 @@ impl Acceptor {
         let ctx = self.ctx.load_full();
         metrics::counter!("sluice_connections_total").increment(1);
         let limits = &ctx.config.limits;
-        let Some(permit) = self.limiter.try_acquire(peer.ip(), limits.max_connections, limits.max_connections_per_ip)
-        else {
+        // Our own networks (the mail servers behind us sending out) are exempt from the
+        // per-client limit, as Postfix exempts $mynetworks; the global limit still holds.
+        let per_ip =
+            if ctx.config.relay.networks.contains(peer.ip()) { usize::MAX } else { limits.max_connections_per_ip };
+        let Some(permit) = self.limiter.try_acquire(peer.ip(), limits.max_connections, per_ip) else {
             tracing::info!(client = %peer, current = self.limiter.current(), "connection limit reached");
             metrics::counter!("sluice_connections_rejected_total", "reason" => "limit").increment(1);
             tokio::spawn(refuse(tcp));

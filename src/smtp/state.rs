@@ -1,9 +1,10 @@
 //! The session state machine in types: what a session knows at each point.
 
+use crate::mail::QueueId;
 use crate::mail::params::MailParams;
 use crate::mail::{Mailbox, Recipient};
 use crate::plugin::Notes;
-use crate::queue::{MessageBuffer, QueueId};
+use crate::queue::MessageBuffer;
 
 use super::data::DataDecoder;
 

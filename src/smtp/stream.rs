@@ -1,22 +1,22 @@
-//! The client connection before and after TLS.
+//! The client connection before and after TLS, over any socket.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 use tokio_rustls::server::TlsStream;
 
+use super::socket::Socket;
 use crate::mail::TlsInfo;
 
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+pub enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
 }
 
-impl Stream {
+impl<S: Socket> Stream<S> {
     pub fn tls_info(&self) -> Option<TlsInfo> {
         match self {
             Stream::Plain(_) => None,
@@ -37,7 +37,7 @@ pub fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
     TlsInfo { version, cipher }
 }
 
-impl AsyncRead for Stream {
+impl<S: Socket> AsyncRead for Stream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
@@ -46,7 +46,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<S: Socket> AsyncWrite for Stream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::dns::{Answer, DnsServer};
+use crate::support::dns::DnsServer;
 use crate::support::sink::{Sink, SinkOptions, Transaction};
 use crate::support::tls::make_pki;
 use crate::support::{Client, Sluice};
@@ -304,14 +304,14 @@ fn mx_lookup_skips_a_dead_host_and_bounces_null_mx_and_missing_domains() {
     let sink = Sink::start(SinkOptions { ip: [127, 0, 0, 3].into(), ..SinkOptions::default() });
     let senders = Sink::start(SinkOptions::default());
     let port = sink.addr.port();
-    let dns = DnsServer::start(vec![
-        ("mx.test", Answer::Mx(10, "mx1.mx.test".into())),
-        ("mx.test", Answer::Mx(20, "mx2.mx.test".into())),
-        // Nothing listens on 127.0.0.2 at the sink's port.
-        ("mx1.mx.test", Answer::A([127, 0, 0, 2].into())),
-        ("mx2.mx.test", Answer::A([127, 0, 0, 3].into())),
-        ("nullmx.test", Answer::Mx(0, ".".into())),
-    ]);
+    let dns = DnsServer::start(
+        "mx.test MX 10 mx1.mx.test
+         mx.test MX 20 mx2.mx.test
+         # Nothing listens on 127.0.0.2 at the sink's port.
+         mx1.mx.test A 127.0.0.2
+         mx2.mx.test A 127.0.0.3
+         nullmx.test MX 0 .",
+    );
     let sluice = Sluice::start(&format!(
         "{}{}[[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\nport = {port}\ntls = \"none\"\n",
         dns.config(),

@@ -4,6 +4,7 @@
 mod support;
 
 mod abuse;
+mod architecture;
 mod cli;
 mod clients;
 mod concurrency;

@@ -224,31 +224,12 @@ fn parse_routes(value: Option<&Value>, warnings: &mut Vec<String>) -> DomainMap<
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use sluice_plugin::testing::{from_toml, parse_clean, read_fixture};
+
     use super::*;
 
-    /// Converts TOML text into the config tree the host would hand over.
-    pub fn value(text: &str) -> Value {
-        fn convert(v: toml::Value) -> Value {
-            match v {
-                toml::Value::String(s) => Value::Text(s),
-                toml::Value::Integer(i) => Value::Integer(i),
-                toml::Value::Float(f) => Value::Float(f),
-                toml::Value::Boolean(b) => Value::Boolean(b),
-                toml::Value::Datetime(d) => Value::Datetime(d.to_string()),
-                toml::Value::Array(items) => Value::Array(items.into_iter().map(convert).collect()),
-                toml::Value::Table(t) => Value::Table(t.into_iter().map(|(k, v)| (k, convert(v))).collect()),
-            }
-        }
-        match text.parse::<toml::Table>() {
-            Ok(table) => convert(toml::Value::Table(table)),
-            Err(e) => panic!("bad TOML in test: {e}"),
-        }
-    }
-
-    pub fn config(text: &str) -> Config {
-        let (config, warnings) = parse(&value(text));
-        assert!(warnings.is_empty(), "unexpected warnings: {warnings:?}");
-        config
+    pub fn config(toml: &str) -> Config {
+        parse_clean(parse, &from_toml(toml))
     }
 
     #[test]
@@ -295,7 +276,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_entries_are_skipped_with_warnings() {
-        let (c, warnings) = parse(&value(
+        let (c, warnings) = parse(&from_toml(
             r#"
             masquerade = { "host.internal.example" = "not a domain", "ok.example" = "example.com" }
             rewrite_from_header = "yes"
@@ -321,9 +302,7 @@ pub(crate) mod tests {
     #[test]
     fn fixture_configs_parse_cleanly() {
         for file in ["fixtures/config.toml", "fixtures/config-split.toml"] {
-            let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            config(&text);
+            config(&read_fixture(env!("CARGO_MANIFEST_DIR"), file));
         }
     }
 }

@@ -10,30 +10,21 @@ pub mod masquerade;
 pub mod recipients;
 pub mod route;
 
-use std::sync::OnceLock;
-
 use sluice_plugin::prelude::*;
 
 use crate::config::{Config, RouteChoice};
 use crate::recipients::Reason;
 use crate::route::Decision;
 
-const NAME: &str = "address-rewrite";
-
-/// The configuration, read once per instance; problems are logged once.
-fn settings() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let (config, warnings) = config::parse(&sluice_plugin::config::load());
-        for warning in &warnings {
-            sluice_plugin::log::warn(&format!("config: {warning}"));
-        }
-        if config.is_empty() {
-            sluice_plugin::log::warn("config: no masquerade, aliases, catch_all or routes: the plugin does nothing");
-        }
-        config
-    })
-}
+/// Read and checked once per instance; problems are logged then, a config that does
+/// nothing among them.
+static CONFIG: PluginConfig<Config> = PluginConfig::new(|value| {
+    let (config, mut warnings) = config::parse(value);
+    if config.is_empty() {
+        warnings.push("no masquerade, aliases, catch_all or routes: the plugin does nothing".into());
+    }
+    (config, warnings)
+});
 
 /// What to do with one RCPT TO, decided without bindings.
 #[derive(Debug, PartialEq)]
@@ -77,12 +68,12 @@ pub struct AddressRewrite;
 
 impl Plugin for AddressRewrite {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::MailFrom, Stage::RcptTo, Stage::Data])
+        sluice_plugin::plugin_info!(Stage::MailFrom, Stage::RcptTo, Stage::Data)
     }
 
     fn mail_from(_session: &Session, txn: &Transaction) -> MailFromResult {
         let sender = txn.sender.as_deref().unwrap_or("");
-        match masquerade::masquerade(settings(), sender) {
+        match masquerade::masquerade(CONFIG.get(), sender) {
             Some(new) => {
                 sluice_plugin::log::info(&format!("masquerade sender {sender} -> {new}"));
                 MailFromResult::from(
@@ -98,7 +89,7 @@ impl Plugin for AddressRewrite {
 
     fn rcpt_to(_session: &Session, txn: &Transaction, rcpt: &Recipient) -> RcptToResult {
         let accepted: Vec<&str> = txn.recipients.iter().map(|r| r.address.as_str()).collect();
-        let plan = plan_recipient(settings(), &rcpt.address, &accepted);
+        let plan = plan_recipient(CONFIG.get(), &rcpt.address, &accepted);
         let mut outcome = Outcome::proceed();
         let targets = plan.add.join(", ");
         match plan.reason {
@@ -136,7 +127,7 @@ impl Plugin for AddressRewrite {
     }
 
     fn data(_session: &Session, txn: &Transaction, message: &Message) -> DataResult {
-        let config = settings();
+        let config = CONFIG.get();
         let mut outcome = Outcome::proceed();
         let mut from_header = None;
         if config.rewrite_from_header && !config.masquerade.is_empty() {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use sluice_plugin::config::Value;
 
-use crate::size::size_value;
+use filter_util::config::size_value;
 
 /// How hard a finding hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -232,31 +232,12 @@ fn policy(root: &Value, key: &str, default: Option<Severity>, warnings: &mut Vec
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use sluice_plugin::testing::{from_toml, parse_clean, read_fixture};
+
     use super::*;
 
-    /// Converts TOML text into the config tree the host would hand over.
-    pub fn value(text: &str) -> Value {
-        fn convert(v: toml::Value) -> Value {
-            match v {
-                toml::Value::String(s) => Value::Text(s),
-                toml::Value::Integer(i) => Value::Integer(i),
-                toml::Value::Float(f) => Value::Float(f),
-                toml::Value::Boolean(b) => Value::Boolean(b),
-                toml::Value::Datetime(d) => Value::Datetime(d.to_string()),
-                toml::Value::Array(items) => Value::Array(items.into_iter().map(convert).collect()),
-                toml::Value::Table(t) => Value::Table(t.into_iter().map(|(k, v)| (k, convert(v))).collect()),
-            }
-        }
-        match text.parse::<toml::Table>() {
-            Ok(table) => convert(toml::Value::Table(table)),
-            Err(e) => panic!("bad TOML in test: {e}"),
-        }
-    }
-
-    pub fn settings(text: &str) -> Settings {
-        let (settings, warnings) = parse(&value(text));
-        assert!(warnings.is_empty(), "unexpected warnings: {warnings:?}");
-        settings
+    pub fn settings(toml: &str) -> Settings {
+        parse_clean(parse, &from_toml(toml))
     }
 
     #[test]
@@ -309,7 +290,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_values_fall_back() {
-        let (s, warnings) = parse(&value(
+        let (s, warnings) = parse(&from_toml(
             r#"
             action = "drop"
             archives = "maybe"
@@ -324,10 +305,8 @@ pub(crate) mod tests {
 
     #[test]
     fn fixture_configs_parse_cleanly() {
-        for file in ["config.toml", "config-quarantine.toml", "config-small.toml"] {
-            let path = format!("{}/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            settings(&text);
+        for file in ["fixtures/config.toml", "fixtures/config-quarantine.toml", "fixtures/config-small.toml"] {
+            settings(&read_fixture(env!("CARGO_MANIFEST_DIR"), file));
         }
     }
 }

@@ -9,10 +9,7 @@
 pub mod config;
 pub mod inspect;
 pub mod names;
-pub mod size;
 pub mod zip;
-
-use std::sync::OnceLock;
 
 use sluice_plugin::prelude::*;
 
@@ -20,19 +17,8 @@ use crate::config::{Settings, Severity};
 use crate::inspect::{Finding, PartInfo, check_part, decisive, quarantine_reason, reply};
 use crate::zip::ReadAt;
 
-const NAME: &str = "attachment-guard";
-
-/// The settings, read once per instance; problems are logged once.
-fn settings() -> &'static Settings {
-    static SETTINGS: OnceLock<Settings> = OnceLock::new();
-    SETTINGS.get_or_init(|| {
-        let (settings, warnings) = config::parse(&sluice_plugin::config::load());
-        for warning in &warnings {
-            sluice_plugin::log::warn(&format!("config: {warning}"));
-        }
-        settings
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static SETTINGS: PluginConfig<Settings> = PluginConfig::new(config::parse);
 
 /// A part's decoded content, read through the host on demand.
 struct PartContent<'m> {
@@ -50,11 +36,11 @@ pub struct AttachmentGuard;
 
 impl Plugin for AttachmentGuard {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::Data])
+        sluice_plugin::plugin_info!(Stage::Data)
     }
 
     fn data(_session: &Session, _txn: &Transaction, message: &Message) -> DataResult {
-        let settings = settings();
+        let settings = SETTINGS.get();
         let mut findings: Vec<Finding> = Vec::new();
         for part in message.parts() {
             let info = PartInfo {

@@ -4,27 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use sluice_plugin::dns::{Dns, DnsError};
+
 use crate::config::{Config, Zone};
 use crate::query::{classify, query_name};
 
 /// Weights are summed as floats: 0.7 + 0.2 + 0.1 must reach 1.0.
 const EPSILON: f64 = 1e-9;
-
-/// A failed lookup, as the host reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DnsError {
-    NotFound,
-    NoRecords,
-    Timeout,
-    Failed(String),
-}
-
-/// The lookups this plugin needs; the host's `dns` interface in the plugin, a table in
-/// tests.
-pub trait Dns {
-    fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError>;
-    fn txt(&mut self, name: &str) -> Result<Vec<String>, DnsError>;
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ZoneState {
@@ -132,45 +118,10 @@ fn read_reasons(ip: IpAddr, results: &mut [ZoneResult<'_>], dns: &mut impl Dns) 
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::HashMap;
+    use sluice_plugin::config::Value;
+    use sluice_plugin::testing::{FakeDns, list, table, text};
 
     use super::*;
-    use crate::config::tests::{list, table, text};
-    use sluice_plugin::config::Value;
-
-    /// Answers from a table; names not in it do not exist. Records every query.
-    #[derive(Default)]
-    pub struct FakeDns {
-        pub a: HashMap<String, Result<Vec<String>, DnsError>>,
-        pub txt: HashMap<String, Vec<String>>,
-        pub queries: Vec<String>,
-    }
-
-    impl FakeDns {
-        pub fn listed(mut self, name: &str, code: &str) -> FakeDns {
-            self.a.insert(name.to_string(), Ok(vec![code.to_string()]));
-            self
-        }
-        pub fn failing(mut self, name: &str, error: DnsError) -> FakeDns {
-            self.a.insert(name.to_string(), Err(error));
-            self
-        }
-        pub fn with_txt(mut self, name: &str, txt: &str) -> FakeDns {
-            self.txt.insert(name.to_string(), vec![txt.to_string()]);
-            self
-        }
-    }
-
-    impl Dns for FakeDns {
-        fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-            self.queries.push(format!("A {name}"));
-            self.a.get(name).cloned().unwrap_or(Err(DnsError::NotFound))
-        }
-        fn txt(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-            self.queries.push(format!("TXT {name}"));
-            self.txt.get(name).cloned().ok_or(DnsError::NotFound)
-        }
-    }
 
     pub fn zones_config(zones: &[Value], extra: &[(&str, Value)]) -> Config {
         let mut entries = vec![("zones", list(zones))];
@@ -189,7 +140,7 @@ pub(crate) mod tests {
     #[test]
     fn one_listing_zone_reaches_the_default_threshold() {
         let config = zones_config(&[text("zen.example.test"), text("other.example.test")], &[]);
-        let mut dns = FakeDns::default().listed("1.2.0.192.zen.example.test", "127.0.0.2");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.zen.example.test", &["127.0.0.2"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(report.reached);
         assert_eq!(report.total, 1.0);
@@ -204,14 +155,16 @@ pub(crate) mod tests {
             &[weighted("a.example.test", 0.7), weighted("b.example.test", 0.2), weighted("c.example.test", 0.1)],
             &[],
         );
-        let mut dns = FakeDns::default()
-            .listed("1.2.0.192.a.example.test", "127.0.0.2")
-            .listed("1.2.0.192.b.example.test", "127.0.0.3");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.a.example.test", &["127.0.0.2"]).with(
+            "A",
+            "1.2.0.192.b.example.test",
+            &["127.0.0.3"],
+        );
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(!report.reached, "0.9 is below 1.0");
         assert!((report.total - 0.9).abs() < 1e-9);
         assert_eq!(report.results[2].state, ZoneState::Clean);
-        let mut dns = dns.listed("1.2.0.192.c.example.test", "127.0.0.4");
+        let mut dns = dns.with("A", "1.2.0.192.c.example.test", &["127.0.0.4"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(report.reached, "0.7 + 0.2 + 0.1 reaches 1.0 despite float rounding");
     }
@@ -219,7 +172,7 @@ pub(crate) mod tests {
     #[test]
     fn zero_weight_only_tags() {
         let config = zones_config(&[weighted("info.example.test", 0.0)], &[]);
-        let mut dns = FakeDns::default().listed("1.2.0.192.info.example.test", "127.0.0.2");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.info.example.test", &["127.0.0.2"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(!report.reached);
         assert_eq!(report.listed().count(), 1);
@@ -229,7 +182,7 @@ pub(crate) mod tests {
     fn return_codes_filter_answers() {
         let zone = table(&[("zone", text("zen.example.test")), ("return_codes", list(&[text("127.0.0.4")]))]);
         let config = zones_config(&[zone], &[]);
-        let mut dns = FakeDns::default().listed("1.2.0.192.zen.example.test", "127.0.0.10");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.zen.example.test", &["127.0.0.10"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(!report.reached);
         assert_eq!(report.results[0].state, ZoneState::Clean);
@@ -240,9 +193,9 @@ pub(crate) mod tests {
     fn failures_are_not_listings_and_timeouts_stop_the_lookups() {
         let config = zones_config(&[text("a.example.test"), text("b.example.test"), text("c.example.test")], &[]);
         let mut dns = FakeDns::default()
-            .failing("1.2.0.192.a.example.test", DnsError::Failed("SERVFAIL".into()))
-            .failing("1.2.0.192.b.example.test", DnsError::Timeout)
-            .listed("1.2.0.192.c.example.test", "127.0.0.2");
+            .failing("A", "1.2.0.192.a.example.test", DnsError::Failed("SERVFAIL".into()))
+            .failing("A", "1.2.0.192.b.example.test", DnsError::Timeout)
+            .with("A", "1.2.0.192.c.example.test", &["127.0.0.2"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert!(!report.reached);
         assert_eq!(report.failed().count(), 2);
@@ -262,9 +215,11 @@ pub(crate) mod tests {
     fn reasons_come_from_txt_only_when_rejecting() {
         let zone = table(&[("zone", text("zen.example.test")), ("txt", Value::Boolean(true))]);
         let config = zones_config(&[zone], &[]);
-        let mut dns = FakeDns::default()
-            .listed("1.2.0.192.zen.example.test", "127.0.0.2")
-            .with_txt("1.2.0.192.zen.example.test", "  Listed for spam, see https://zen.example.test/q?192.0.2.1 ");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.zen.example.test", &["127.0.0.2"]).with(
+            "TXT",
+            "1.2.0.192.zen.example.test",
+            &["  Listed for spam, see https://zen.example.test/q?192.0.2.1 "],
+        );
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert_eq!(
             report.results[0].state,
@@ -287,7 +242,7 @@ pub(crate) mod tests {
     fn ipv6_clients_use_nibbles() {
         let config = zones_config(&[text("zen.example.test")], &[]);
         let name = format!("{}.zen.example.test", crate::query::reverse_name(ip("2001:db8::25")));
-        let mut dns = FakeDns::default().listed(&name, "127.0.0.3");
+        let mut dns = FakeDns::default().with("A", &name, &["127.0.0.3"]);
         assert!(check(ip("2001:db8::25"), &config, &mut dns).reached);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 
+use filter_util::config::{flag, networks};
 use filter_util::domain;
 use filter_util::net::NetList;
 use filter_util::reply::ReplySpec;
@@ -55,7 +56,7 @@ impl Config {
     /// Reads the config; the second value lists what was wrong with it.
     pub fn from_value(config: &Value) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
-        let txt_default = bool_or(config, "txt", false, &mut warnings);
+        let txt_default = flag(config, "txt", false, &mut warnings);
         let mut zones: Vec<Zone> = Vec::new();
         for (i, entry) in config.get("zones").map(Value::as_array).unwrap_or_default().iter().enumerate() {
             match zone(entry, txt_default, &mut warnings) {
@@ -89,14 +90,7 @@ impl Config {
         };
 
         let allow_key = if config.get("allow").is_some() { "allow" } else { "allow_networks" };
-        let allow = if config.get(allow_key).is_some() {
-            let entries = config.strings(allow_key);
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("{allow_key}: {e}")));
-            list
-        } else {
-            NetList::parse_all(DEFAULT_ALLOW.iter().copied()).0
-        };
+        let allow = networks(config, allow_key, DEFAULT_ALLOW, &mut warnings);
 
         let default_reply = ReplySpec::new(554, "5.7.1", DEFAULT_TEXT);
         let (reply, errors) = ReplySpec::configured(
@@ -116,16 +110,6 @@ impl Config {
         };
 
         (Config { zones, threshold, allow, reply, max_timeouts }, warnings)
-    }
-}
-
-fn bool_or(table: &Value, key: &str, default: bool, warnings: &mut Vec<String>) -> bool {
-    match table.get(key) {
-        None => default,
-        Some(v) => v.as_bool().unwrap_or_else(|| {
-            warnings.push(format!("{key} must be true or false; using {default}"));
-            default
-        }),
     }
 }
 
@@ -170,30 +154,19 @@ fn zone(entry: &Value, txt_default: bool, warnings: &mut Vec<String>) -> Option<
         warnings.push(format!("zone {}: no usable return_codes; zone ignored", zone.name));
         return None;
     }
-    zone.txt = bool_or(table, "txt", txt_default, warnings);
+    zone.txt = flag(table, "txt", txt_default, warnings);
     Some(zone)
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use sluice_plugin::testing::{list, parse_clean, table, text};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn text(s: &str) -> Value {
-        Value::Text(s.to_string())
-    }
-
-    pub fn list(items: &[Value]) -> Value {
-        Value::Array(items.to_vec())
-    }
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[("zones", list(&[text("zen.example.test")]))]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[("zones", list(&[text("zen.example.test")]))]));
         assert_eq!(config.zones.len(), 1);
         assert_eq!(
             config.zones[0],
@@ -227,8 +200,7 @@ pub(crate) mod tests {
             ("reply_code", Value::Integer(550)),
             ("reply_text", text("Blocked: {zones}")),
         ]);
-        let (config, warnings) = Config::from_value(&config);
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &config);
         assert_eq!(config.zones[0].name, "strict.example.test");
         assert_eq!(config.zones[0].weight, 0.5);
         assert_eq!(config.zones[0].return_codes, vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 4)]);

@@ -91,11 +91,12 @@ mod tests {
 
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::dns::DnsError;
+    use sluice_plugin::testing::{FakeDns, table, text};
 
     use super::*;
-    use crate::check::tests::{FakeDns, zones_config};
-    use crate::check::{DnsError, check};
-    use crate::config::tests::{table, text};
+    use crate::check::check;
+    use crate::check::tests::zones_config;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
@@ -104,7 +105,7 @@ mod tests {
     #[test]
     fn rejects_naming_the_zone() {
         let config = zones_config(&[text("zen.example.test")], &[]);
-        let mut dns = FakeDns::default().listed("1.2.0.192.zen.example.test", "127.0.0.2");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.zen.example.test", &["127.0.0.2"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         let outcome = outcome(&report, &config);
         match &outcome.verdict {
@@ -128,9 +129,11 @@ mod tests {
             table(&[("zone", text("b.example.test")), ("weight", Value::Float(0.25))]),
         ];
         let config = zones_config(&zones, &[]);
-        let mut dns = FakeDns::default()
-            .listed("1.2.0.192.a.example.test", "127.0.0.2")
-            .listed("1.2.0.192.b.example.test", "127.0.0.11");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.a.example.test", &["127.0.0.2"]).with(
+            "A",
+            "1.2.0.192.b.example.test",
+            &["127.0.0.11"],
+        );
         let outcome = outcome(&check(ip("192.0.2.1"), &config, &mut dns), &config);
         assert!(outcome.is_proceed());
         assert_eq!(outcome.tags, ["dnsbl:a.example.test", "dnsbl:b.example.test"]);
@@ -145,9 +148,9 @@ mod tests {
         ];
         let config = zones_config(&zones, &[]);
         let mut dns = FakeDns::default()
-            .listed("1.2.0.192.a.example.test", "127.0.0.2")
-            .listed("1.2.0.192.b.example.test", "127.0.0.2")
-            .with_txt("1.2.0.192.a.example.test", "Dynamic IP\r\nspam");
+            .with("A", "1.2.0.192.a.example.test", &["127.0.0.2"])
+            .with("A", "1.2.0.192.b.example.test", &["127.0.0.2"])
+            .with("TXT", "1.2.0.192.a.example.test", &["Dynamic IP\r\nspam"]);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         assert_eq!(
             reply_text(&report, &config),
@@ -161,7 +164,7 @@ mod tests {
             &[text("zen.example.test")],
             &[("reply_code", Value::Integer(451)), ("reply_text", text("Listed by {zones}, try later"))],
         );
-        let mut dns = FakeDns::default().listed("1.2.0.192.zen.example.test", "127.0.0.2");
+        let mut dns = FakeDns::default().with("A", "1.2.0.192.zen.example.test", &["127.0.0.2"]);
         let outcome = outcome(&check(ip("192.0.2.1"), &config, &mut dns), &config);
         match outcome.verdict {
             Verdict::Tempfail(r) => {
@@ -175,7 +178,7 @@ mod tests {
     #[test]
     fn failures_are_annotated_and_let_through() {
         let config = zones_config(&[text("zen.example.test")], &[]);
-        let mut dns = FakeDns::default().failing("1.2.0.192.zen.example.test", DnsError::Timeout);
+        let mut dns = FakeDns::default().failing("A", "1.2.0.192.zen.example.test", DnsError::Timeout);
         let report = check(ip("192.0.2.1"), &config, &mut dns);
         let outcome = outcome(&report, &config);
         assert!(outcome.is_proceed());

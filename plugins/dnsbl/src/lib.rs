@@ -22,59 +22,28 @@ mod config;
 mod decision;
 mod query;
 
-use std::sync::OnceLock;
-
-pub use check::{Dns, DnsError, Report, ZoneResult, ZoneState, check};
+pub use check::{Report, ZoneResult, ZoneState, check};
 pub use config::{Config, Zone};
 pub use decision::{outcome, reply_text, summary};
 pub use query::{classify, query_name, reverse_name};
 
 use filter_util::net::parse_ip;
+use sluice_plugin::dns::HostDns;
+use sluice_plugin::log;
 use sluice_plugin::prelude::*;
-use sluice_plugin::{config as host_config, dns, log};
 
-/// The host's resolver (grant `dns`).
-struct HostDns;
-
-fn convert(error: dns::Error) -> DnsError {
-    match error {
-        dns::Error::NotFound => DnsError::NotFound,
-        dns::Error::NoRecords => DnsError::NoRecords,
-        dns::Error::Timeout => DnsError::Timeout,
-        dns::Error::Failed(why) => DnsError::Failed(why),
-    }
-}
-
-impl Dns for HostDns {
-    fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-        dns::lookup_a(name).map_err(convert)
-    }
-    fn txt(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-        dns::lookup_txt(name).map_err(convert)
-    }
-}
-
-/// The config, read and checked once per instance; problems are logged then.
-fn settings() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let (config, warnings) = Config::from_value(&host_config::load());
-        for warning in warnings {
-            log::warn(&format!("config: {warning}"));
-        }
-        config
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static CONFIG: PluginConfig<Config> = PluginConfig::new(Config::from_value);
 
 pub struct Dnsbl;
 
 impl Plugin for Dnsbl {
     fn describe() -> PluginInfo {
-        PluginInfo::new("dnsbl", env!("CARGO_PKG_VERSION"), &[Stage::Connect])
+        sluice_plugin::plugin_info!(Stage::Connect)
     }
 
     fn connect(session: &Session) -> Outcome {
-        let config = settings();
+        let config = CONFIG.get();
         if config.zones.is_empty() {
             return Outcome::proceed();
         }

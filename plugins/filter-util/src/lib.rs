@@ -1,14 +1,16 @@
 //! Helpers shared by Sluice's filter plugins (dnsbl, helo-checks, greylist, rate-limit,
 //! attachment-guard, spam-score).
 //!
-//! Plain Rust with no dependency on the plugin bindings: everything here runs and tests
-//! on the host. Plugins map their `config::Value`s to the `&str`s these functions take.
+//! Pure logic: nothing here calls the host, so everything runs and tests on the host.
+//! Of the SDK it uses only the plain config tree (`sluice_plugin::config::Value`), which
+//! [`config`] reads into the types here; the host's interfaces (`dns`, `kv`, `log`)
+//! and the settings loader are in the SDK.
 
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod duration;
 pub mod key;
-pub mod kv;
 pub mod net;
 pub mod reply;
 pub mod size;

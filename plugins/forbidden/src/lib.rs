@@ -7,7 +7,7 @@ pub struct Forbidden;
 
 impl Plugin for Forbidden {
     fn describe() -> PluginInfo {
-        PluginInfo::new("forbidden", env!("CARGO_PKG_VERSION"), &[Stage::Connect])
+        sluice_plugin::plugin_info!(Stage::Connect)
     }
 
     fn connect(_session: &Session) -> Outcome {

@@ -10,13 +10,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use filter_util::config::OnFailure;
 use filter_util::domain::domain_of;
-use filter_util::kv::{Kv, KvError};
 use filter_util::net::client_network;
 use filter_util::reply;
 use sluice_plugin::Outcome;
+use sluice_plugin::kv::{Kv, KvError};
 
-use crate::config::{Config, OnKvError};
+use crate::config::Config;
 use crate::triplet::{Record, network_key, normalize_recipient, normalize_sender, triplet_key};
 
 /// Pass records are rewritten (extending their TTL) at most this often.
@@ -133,20 +134,19 @@ pub fn outcome(decision: &Decision, config: &Config) -> Outcome {
 /// What the plugin returns when the store failed.
 pub fn kv_failure(error: &KvError, config: &Config) -> Outcome {
     match config.on_kv_error {
-        OnKvError::Continue => Outcome::proceed().annotate("greylist.error", error.to_string()),
-        OnKvError::Tempfail => Outcome::tempfail(451, "4.3.0", "Temporary local problem, please try again later")
+        OnFailure::Continue => Outcome::proceed().annotate("greylist.error", error.to_string()),
+        OnFailure::Tempfail => Outcome::tempfail(451, "4.3.0", "Temporary local problem, please try again later")
             .annotate("greylist.error", error.to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use filter_util::kv::MemoryKv;
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::{MemoryKv, parse_clean, strings, table, text};
 
     use super::*;
-    use crate::config::tests::{strings, table, text};
 
     const T0: u64 = 1_795_000_000;
 
@@ -159,10 +159,8 @@ mod tests {
 
     impl World {
         fn new(entries: &[(&str, Value)]) -> World {
-            let (config, warnings) = Config::from_value(&table(entries));
-            assert!(warnings.is_empty(), "{warnings:?}");
-            let mut kv = MemoryKv::default();
-            kv.now_ms = T0 * 1000;
+            let config = parse_clean(Config::from_value, &table(entries));
+            let kv = MemoryKv::at(T0 * 1000);
             World { kv, now: T0, config }
         }
 

@@ -3,30 +3,11 @@
 
 use std::time::Duration;
 
+use filter_util::config::{OnFailure, duration, flag, networks, on_failure, prefix_len};
 use filter_util::domain::DomainList;
-use filter_util::duration::parse_duration;
 use filter_util::net::{LOOPBACK, NetList};
 use filter_util::reply::ReplySpec;
 use sluice_plugin::config::Value;
-
-/// What to do when the kv store fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnKvError {
-    /// Let the recipient through (logged, annotated): a store outage must not stop mail.
-    Continue,
-    /// Answer 451 4.3.0: nothing passes unchecked.
-    Tempfail,
-}
-
-impl OnKvError {
-    /// What the log says is done about a store failure.
-    pub fn describe(self) -> &'static str {
-        match self {
-            OnKvError::Continue => "let through",
-            OnKvError::Tempfail => "deferred",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -47,48 +28,12 @@ pub struct Config {
     pub skip_authenticated: bool,
     /// Strip BATV tags and VERP numbers from senders (see `triplet::normalize_sender`).
     pub normalize_sender: bool,
-    pub on_kv_error: OnKvError,
+    pub on_kv_error: OnFailure,
     /// The greylisting reply; `{seconds}` is the time left.
     pub reply: ReplySpec,
 }
 
 pub const DEFAULT_TEXT: &str = "Greylisted, please try again in {seconds} seconds";
-
-fn duration(config: &Value, key: &str, default: Duration, warnings: &mut Vec<String>) -> Duration {
-    let parsed = match config.get(key) {
-        None => return default,
-        Some(Value::Text(text)) => parse_duration(text),
-        Some(Value::Integer(secs)) => u64::try_from(*secs).map(Duration::from_secs).map_err(|_| "negative".into()),
-        Some(_) => Err("not a duration".into()),
-    };
-    parsed.unwrap_or_else(|e| {
-        warnings.push(format!("{key}: {e}; using {}s", default.as_secs()));
-        default
-    })
-}
-
-fn boolean(config: &Value, key: &str, default: bool, warnings: &mut Vec<String>) -> bool {
-    match config.get(key) {
-        None => default,
-        Some(v) => v.as_bool().unwrap_or_else(|| {
-            warnings.push(format!("{key} must be true or false; using {default}"));
-            default
-        }),
-    }
-}
-
-fn prefix(config: &Value, key: &str, default: u8, max: u8, warnings: &mut Vec<String>) -> u8 {
-    match config.get(key) {
-        None => default,
-        Some(v) => match v.as_i64().and_then(|p| u8::try_from(p).ok()) {
-            Some(p) if p <= max => p,
-            _ => {
-                warnings.push(format!("{key} must be 0 to {max}; using {default}"));
-                default
-            }
-        },
-    }
-}
 
 impl Config {
     pub fn from_value(config: &Value) -> (Config, Vec<String>) {
@@ -105,26 +50,11 @@ impl Config {
             retry_window = Duration::from_secs(4 * 3600);
         }
         let pass_ttl = duration(config, "pass_ttl", Duration::from_secs(35 * 86400), &mut warnings);
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
         let domains = config.strings("allow_domains");
         let (allow_domains, errors) = DomainList::parse_all(domains.iter().map(String::as_str));
         warnings.extend(errors.into_iter().map(|e| format!("allow_domains: {e}")));
-        let on_kv_error = match config.str("kv_error") {
-            None | Some("continue") => OnKvError::Continue,
-            Some("tempfail") => OnKvError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("kv_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnKvError::Continue
-            }
-        };
+        let on_kv_error = on_failure(config, "kv_error", &mut warnings);
         let default_reply = ReplySpec::new(451, "4.7.1", DEFAULT_TEXT);
         let (mut reply, errors) = ReplySpec::configured(
             &default_reply,
@@ -141,13 +71,13 @@ impl Config {
             delay,
             retry_window,
             pass_ttl,
-            auto_allow: boolean(config, "auto_allow", true, &mut warnings),
-            ipv4_prefix: prefix(config, "ipv4_prefix", 24, 32, &mut warnings),
-            ipv6_prefix: prefix(config, "ipv6_prefix", 64, 128, &mut warnings),
+            auto_allow: flag(config, "auto_allow", true, &mut warnings),
+            ipv4_prefix: prefix_len(config, "ipv4_prefix", 24, 32, &mut warnings),
+            ipv6_prefix: prefix_len(config, "ipv6_prefix", 64, 128, &mut warnings),
             allow_networks,
             allow_domains,
-            skip_authenticated: boolean(config, "skip_authenticated", true, &mut warnings),
-            normalize_sender: boolean(config, "normalize_sender", true, &mut warnings),
+            skip_authenticated: flag(config, "skip_authenticated", true, &mut warnings),
+            normalize_sender: flag(config, "normalize_sender", true, &mut warnings),
             on_kv_error,
             reply,
         };
@@ -156,25 +86,14 @@ impl Config {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use sluice_plugin::testing::{parse_clean, strings, table, text};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn text(s: &str) -> Value {
-        Value::Text(s.to_string())
-    }
-
-    pub fn strings(items: &[&str]) -> Value {
-        Value::Array(items.iter().map(|s| text(s)).collect())
-    }
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[]));
         assert_eq!(config.delay, Duration::from_secs(300));
         assert_eq!(config.retry_window, Duration::from_secs(14_400));
         assert_eq!(config.pass_ttl, Duration::from_secs(35 * 86_400));
@@ -182,7 +101,7 @@ pub(crate) mod tests {
         assert_eq!((config.ipv4_prefix, config.ipv6_prefix), (24, 64));
         assert!(config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_domains.is_empty());
-        assert_eq!(config.on_kv_error, OnKvError::Continue);
+        assert_eq!(config.on_kv_error, OnFailure::Continue);
         assert_eq!((config.reply.code, config.reply.enhanced.as_str()), (451, "4.7.1"));
     }
 
@@ -199,8 +118,7 @@ pub(crate) mod tests {
             ("kv_error", text("tempfail")),
             ("reply_text", text("Come back in {seconds}s")),
         ]);
-        let (config, warnings) = Config::from_value(&config);
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &config);
         assert_eq!(config.delay, Duration::from_secs(90));
         assert_eq!(config.retry_window, Duration::from_secs(7200));
         assert_eq!(config.pass_ttl, Duration::from_secs(7 * 86_400));
@@ -208,7 +126,7 @@ pub(crate) mod tests {
         assert_eq!(config.ipv4_prefix, 32);
         assert!(!config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_domains.matches("news.lists.example.org"));
-        assert_eq!(config.on_kv_error, OnKvError::Tempfail);
+        assert_eq!(config.on_kv_error, OnFailure::Tempfail);
         assert_eq!(config.reply.text, "Come back in {seconds}s");
     }
 

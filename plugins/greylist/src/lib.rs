@@ -24,62 +24,30 @@ mod check;
 mod config;
 mod triplet;
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 pub use check::{Decision, REFRESH_SECS, Request, check, kv_failure, outcome};
-pub use config::{Config, OnKvError};
+pub use config::Config;
 pub use triplet::{Record, network_key, normalize_recipient, normalize_sender, triplet_key};
 
 use filter_util::clock::unix_now;
-use filter_util::kv::{Kv, KvError, ttl_ms};
 use filter_util::net::parse_ip;
+use sluice_plugin::kv::HostKv;
+use sluice_plugin::log;
 use sluice_plugin::prelude::*;
-use sluice_plugin::{config as host_config, kv, log};
 
-/// The host's store (grant `kv`).
-struct HostKv;
-
-fn convert(error: kv::Error) -> KvError {
-    match error {
-        kv::Error::Unavailable(why) => KvError::Unavailable(why),
-        kv::Error::Invalid(why) => KvError::Invalid(why),
-    }
-}
-
-impl Kv for HostKv {
-    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        kv::get(key).map_err(convert)
-    }
-    fn set(&mut self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
-        kv::set(key, value, ttl.map(ttl_ms)).map_err(convert)
-    }
-    fn increment(&mut self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        kv::increment(key, delta, ttl.map(ttl_ms)).map_err(convert)
-    }
-}
-
-fn settings() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let (config, warnings) = Config::from_value(&host_config::load());
-        for warning in warnings {
-            log::warn(&format!("config: {warning}"));
-        }
-        config
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static CONFIG: PluginConfig<Config> = PluginConfig::new(Config::from_value);
 
 pub struct Greylist;
 
 impl Plugin for Greylist {
     fn describe() -> PluginInfo {
-        PluginInfo::new("greylist", env!("CARGO_PKG_VERSION"), &[Stage::RcptTo])
+        sluice_plugin::plugin_info!(Stage::RcptTo)
     }
 
     fn rcpt_to(session: &Session, txn: &Transaction, rcpt: &Recipient) -> RcptToResult {
-        let config = settings();
+        let config = CONFIG.get();
         let Some(now) = unix_now() else {
             static WARNED: AtomicBool = AtomicBool::new(false);
             if !WARNED.swap(true, Ordering::Relaxed) {

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use filter_util::domain;
+use sluice_plugin::dns::Dns;
 
 use crate::config::{Check, Config};
 use crate::form::{HeloForm, classify};
@@ -11,38 +12,6 @@ use crate::form::{HeloForm, classify};
 /// PTR names tried for forward confirmation; a client with more is not worth more
 /// lookups (they all share one call's wall time).
 pub const MAX_PTR_NAMES: usize = 5;
-
-/// A failed lookup, as the host reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DnsError {
-    NotFound,
-    NoRecords,
-    Timeout,
-    Failed(String),
-}
-
-impl DnsError {
-    /// An answer saying there is nothing (as opposed to no answer).
-    fn is_negative(&self) -> bool {
-        matches!(self, DnsError::NotFound | DnsError::NoRecords)
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            DnsError::NotFound => "name not found".into(),
-            DnsError::NoRecords => "no records".into(),
-            DnsError::Timeout => "timeout".into(),
-            DnsError::Failed(why) => why.clone(),
-        }
-    }
-}
-
-/// The lookups the checks need; the host's `dns` interface in the plugin.
-pub trait Dns {
-    fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError>;
-    fn aaaa(&mut self, name: &str) -> Result<Vec<String>, DnsError>;
-    fn ptr(&mut self, ip: &str) -> Result<Vec<String>, DnsError>;
-}
 
 /// What the checks need to know about the session.
 #[derive(Clone, Copy, Debug)]
@@ -124,10 +93,7 @@ fn helo_resolves(name: &str, dns: &mut impl Dns) -> Option<Finding> {
         if let Err(e) = result
             && !e.is_negative()
         {
-            return Some(Finding::DnsError {
-                check: Check::HeloResolves,
-                detail: format!("looking up {name}: {}", e.describe()),
-            });
+            return Some(Finding::DnsError { check: Check::HeloResolves, detail: format!("looking up {name}: {e}") });
         }
     }
     Some(Finding::Fail { check: Check::HeloResolves, detail: format!("{name} has no A or AAAA record") })
@@ -142,7 +108,7 @@ pub fn fcrdns(ip: IpAddr, dns: &mut impl Dns) -> Result<String, Finding> {
         Ok(names) if !names.is_empty() => names,
         Ok(_) => return Err(fail(format!("{ip} has no PTR record"))),
         Err(e) if e.is_negative() => return Err(fail(format!("{ip} has no PTR record"))),
-        Err(e) => return Err(dns_error(format!("PTR of {ip}: {}", e.describe()))),
+        Err(e) => return Err(dns_error(format!("PTR of {ip}: {e}"))),
     };
     let mut temporary = None;
     for name in names.iter().take(MAX_PTR_NAMES) {
@@ -155,7 +121,7 @@ pub fn fcrdns(ip: IpAddr, dns: &mut impl Dns) -> Result<String, Finding> {
                 }
             }
             Err(e) if e.is_negative() => {}
-            Err(e) => temporary = Some(format!("{name}: {}", e.describe())),
+            Err(e) => temporary = Some(format!("{name}: {e}")),
         }
     }
     match temporary {
@@ -166,45 +132,11 @@ pub fn fcrdns(ip: IpAddr, dns: &mut impl Dns) -> Result<String, Finding> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::HashMap;
-
     use sluice_plugin::config::Value;
+    use sluice_plugin::dns::DnsError;
+    use sluice_plugin::testing::{FakeDns, strings, table};
 
     use super::*;
-    use crate::config::tests::{strings, table};
-
-    #[derive(Default)]
-    pub struct FakeDns {
-        pub records: HashMap<(&'static str, String), Result<Vec<String>, DnsError>>,
-        pub queries: usize,
-    }
-
-    impl FakeDns {
-        pub fn with(mut self, kind: &'static str, name: &str, values: &[&str]) -> FakeDns {
-            self.records.insert((kind, name.to_string()), Ok(values.iter().map(|v| v.to_string()).collect()));
-            self
-        }
-        pub fn failing(mut self, kind: &'static str, name: &str, error: DnsError) -> FakeDns {
-            self.records.insert((kind, name.to_string()), Err(error));
-            self
-        }
-        fn get(&mut self, kind: &'static str, name: &str) -> Result<Vec<String>, DnsError> {
-            self.queries += 1;
-            self.records.get(&(kind, name.to_string())).cloned().unwrap_or(Err(DnsError::NotFound))
-        }
-    }
-
-    impl Dns for FakeDns {
-        fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-            self.get("A", name)
-        }
-        fn aaaa(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-            self.get("AAAA", name)
-        }
-        fn ptr(&mut self, ip: &str) -> Result<Vec<String>, DnsError> {
-            self.get("PTR", ip)
-        }
-    }
 
     fn config(entries: &[(&str, Value)]) -> Config {
         Config::from_value(&table(entries)).0
@@ -236,7 +168,7 @@ pub(crate) mod tests {
         for bad in ["localhost", "WIN-PC", "192.0.2.1", "[192.0.2.999]", "[2001:db8::7]"] {
             assert_eq!(failed_check(&run(bad, "192.0.2.1", &config, &mut dns)), Some(Check::Syntax), "{bad}");
         }
-        assert_eq!(dns.queries, 0, "no DNS unless asked for");
+        assert_eq!(dns.queries.len(), 0, "no DNS unless asked for");
     }
 
     #[test]
@@ -338,6 +270,6 @@ pub(crate) mod tests {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut dns = FakeDns::default().with("PTR", "192.0.2.1", &refs);
         assert!(fcrdns("192.0.2.1".parse().unwrap(), &mut dns).is_err());
-        assert_eq!(dns.queries, 1 + MAX_PTR_NAMES);
+        assert_eq!(dns.queries.len(), 1 + MAX_PTR_NAMES);
     }
 }

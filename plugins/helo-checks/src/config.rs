@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use filter_util::config::{OnFailure, networks, on_failure};
 use filter_util::domain;
 use filter_util::net::{LOOPBACK, NetList, parse_ip};
 use filter_util::reply::ReplySpec;
@@ -65,16 +66,6 @@ impl Check {
     }
 }
 
-/// What to do when a DNS lookup fails (timeout, SERVFAIL) rather than answering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnDnsError {
-    /// Let the client through (logged and annotated): the default, so that a resolver
-    /// outage does not stop all mail.
-    Continue,
-    /// Answer with the `dns_error` reply (4xx); the client retries later.
-    Tempfail,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     enabled: [bool; 5],
@@ -82,7 +73,7 @@ pub struct Config {
     pub local_names: Vec<String>,
     pub local_ips: Vec<IpAddr>,
     pub allow_networks: NetList,
-    pub on_dns_error: OnDnsError,
+    pub on_dns_error: OnFailure,
     pub dns_error_reply: ReplySpec,
 }
 
@@ -148,23 +139,8 @@ impl Config {
                 ip
             })
             .collect();
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
-        let on_dns_error = match config.str("dns_error") {
-            None | Some("continue") => OnDnsError::Continue,
-            Some("tempfail") => OnDnsError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("dns_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnDnsError::Continue
-            }
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
+        let on_dns_error = on_failure(config, "dns_error", &mut warnings);
         let default_dns_error =
             ReplySpec::new(451, "4.4.3", "Temporary DNS failure while checking [{ip}] / <{helo}>; try again later");
         let mut dns_error_reply = reply(reply_tables, "dns_error", default_dns_error.clone(), &mut warnings);
@@ -187,21 +163,14 @@ fn reply(tables: Option<&Value>, key: &str, default: ReplySpec, warnings: &mut V
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use sluice_plugin::testing::{parse_clean, strings, table};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn strings(items: &[&str]) -> Value {
-        Value::Array(items.iter().map(|s| Value::Text(s.to_string())).collect())
-    }
 
     #[test]
     fn defaults() {
-        let (config, warnings) = Config::from_value(&table(&[]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(Config::from_value, &table(&[]));
         assert!(config.enabled(Check::Syntax) && config.enabled(Check::OwnName) && config.enabled(Check::Literal));
         assert!(!config.enabled(Check::Fcrdns) && !config.enabled(Check::HeloResolves));
         assert!(!config.uses_dns());
@@ -209,7 +178,7 @@ pub(crate) mod tests {
         assert_eq!(config.reply(Check::Fcrdns).enhanced, "5.7.25");
         assert!(config.allow_networks.contains("127.0.0.1".parse().unwrap()));
         assert!(config.allow_networks.contains("::1".parse().unwrap()));
-        assert_eq!(config.on_dns_error, OnDnsError::Continue);
+        assert_eq!(config.on_dns_error, OnFailure::Continue);
     }
 
     #[test]
@@ -235,7 +204,7 @@ pub(crate) mod tests {
         assert_eq!(config.local_names, ["mx.example.com", "mail.example.com"]);
         assert_eq!(config.local_ips.len(), 2);
         assert!(!config.allow_networks.contains("127.0.0.1".parse().unwrap()));
-        assert_eq!(config.on_dns_error, OnDnsError::Tempfail);
+        assert_eq!(config.on_dns_error, OnFailure::Tempfail);
         assert_eq!(config.reply(Check::OwnName), &ReplySpec::new(554, "5.7.1", "Go away"));
         assert_eq!(config.dns_error_reply.code, 451, "a 5xx dns_error reply is refused");
     }
@@ -248,6 +217,6 @@ pub(crate) mod tests {
         ]));
         assert_eq!(warnings.len(), 2);
         assert!(config.enabled(Check::OwnName));
-        assert_eq!(config.on_dns_error, OnDnsError::Continue);
+        assert_eq!(config.on_dns_error, OnFailure::Continue);
     }
 }

@@ -1,10 +1,11 @@
 //! From a finding to what the plugin returns.
 
+use filter_util::config::OnFailure;
 use filter_util::reply::{self, ReplySpec};
 use sluice_plugin::Outcome;
 
 use crate::checks::{Client, Finding};
-use crate::config::{Config, OnDnsError};
+use crate::config::Config;
 
 fn refuse(spec: &ReplySpec, client: &Client<'_>) -> Outcome {
     let ip = client.ip.to_string();
@@ -26,8 +27,8 @@ pub fn outcome(finding: &Finding, client: &Client<'_>, config: &Config) -> Outco
         Finding::DnsError { check, detail } => {
             let note = format!("{}: {detail}", check.key());
             match config.on_dns_error {
-                OnDnsError::Tempfail => refuse(&config.dns_error_reply, client).annotate("helo.dns-error", note),
-                OnDnsError::Continue => Outcome::proceed().annotate("helo.dns-error", note),
+                OnFailure::Tempfail => refuse(&config.dns_error_reply, client).annotate("helo.dns-error", note),
+                OnFailure::Continue => Outcome::proceed().annotate("helo.dns-error", note),
             }
         }
     }
@@ -37,10 +38,10 @@ pub fn outcome(finding: &Finding, client: &Client<'_>, config: &Config) -> Outco
 mod tests {
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::table;
 
     use super::*;
     use crate::config::Check;
-    use crate::config::tests::table;
 
     fn client(helo: &str) -> Client<'_> {
         Client { ip: "192.0.2.1".parse().unwrap(), helo, server_hostname: "mx.example.com" }

@@ -20,61 +20,28 @@ mod config;
 mod decision;
 mod form;
 
-use std::sync::OnceLock;
-
-pub use checks::{Client, Dns, DnsError, Finding, MAX_PTR_NAMES, evaluate, fcrdns};
-pub use config::{Check, Config, OnDnsError};
+pub use checks::{Client, Finding, MAX_PTR_NAMES, evaluate, fcrdns};
+pub use config::{Check, Config};
 pub use decision::outcome;
 pub use form::{HeloForm, classify};
 
 use filter_util::net::parse_ip;
+use sluice_plugin::dns::HostDns;
+use sluice_plugin::log;
 use sluice_plugin::prelude::*;
-use sluice_plugin::{config as host_config, dns, log};
 
-/// The host's resolver (grant `dns`).
-struct HostDns;
-
-fn convert(error: dns::Error) -> DnsError {
-    match error {
-        dns::Error::NotFound => DnsError::NotFound,
-        dns::Error::NoRecords => DnsError::NoRecords,
-        dns::Error::Timeout => DnsError::Timeout,
-        dns::Error::Failed(why) => DnsError::Failed(why),
-    }
-}
-
-impl Dns for HostDns {
-    fn a(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-        dns::lookup_a(name).map_err(convert)
-    }
-    fn aaaa(&mut self, name: &str) -> Result<Vec<String>, DnsError> {
-        dns::lookup_aaaa(name).map_err(convert)
-    }
-    fn ptr(&mut self, ip: &str) -> Result<Vec<String>, DnsError> {
-        dns::lookup_ptr(ip).map_err(convert)
-    }
-}
-
-fn settings() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let (config, warnings) = Config::from_value(&host_config::load());
-        for warning in warnings {
-            log::warn(&format!("config: {warning}"));
-        }
-        config
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static CONFIG: PluginConfig<Config> = PluginConfig::new(Config::from_value);
 
 pub struct HeloChecks;
 
 impl Plugin for HeloChecks {
     fn describe() -> PluginInfo {
-        PluginInfo::new("helo-checks", env!("CARGO_PKG_VERSION"), &[Stage::Helo])
+        sluice_plugin::plugin_info!(Stage::Helo)
     }
 
     fn helo(session: &Session) -> Outcome {
-        let config = settings();
+        let config = CONFIG.get();
         let Some(helo) = session.helo.as_deref() else { return Outcome::proceed() };
         let Some(ip) = parse_ip(&session.client_ip) else {
             log::warn(&format!(
@@ -96,10 +63,7 @@ impl Plugin for HeloChecks {
                 "session {}: HELO check {} for client {ip} could not finish ({detail}); {}",
                 session.id,
                 check.key(),
-                match config.on_dns_error {
-                    OnDnsError::Continue => "let through",
-                    OnDnsError::Tempfail => "deferred",
-                }
+                config.on_dns_error.describe()
             )),
             Finding::Pass { .. } => {}
         }

@@ -6,11 +6,7 @@ pub struct Noop;
 
 impl Plugin for Noop {
     fn describe() -> PluginInfo {
-        PluginInfo::new(
-            "noop",
-            env!("CARGO_PKG_VERSION"),
-            &[Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data],
-        )
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use filter_util::config::{OnFailure, networks, on_failure, prefix_len};
 use filter_util::duration::parse_duration;
 use filter_util::net::{LOOPBACK, NetList};
 use sluice_plugin::config::Value;
@@ -76,24 +77,6 @@ impl Action {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnKvError {
-    /// Let the client through (logged, annotated).
-    Continue,
-    /// Answer 451 4.3.0 (421 4.3.0 at connect).
-    Tempfail,
-}
-
-impl OnKvError {
-    /// What the log says is done about a store failure.
-    pub fn describe(self) -> &'static str {
-        match self {
-            OnKvError::Continue => "let through",
-            OnKvError::Tempfail => "deferred",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub limits: Vec<Limit>,
@@ -103,7 +86,7 @@ pub struct Config {
     /// host usually has a whole /64 to rotate through).
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
-    pub on_kv_error: OnKvError,
+    pub on_kv_error: OnFailure,
     /// `{seconds}`, `{limit}`, `{count}`, `{window}` are filled in.
     pub reply_text: String,
 }
@@ -139,19 +122,6 @@ fn limit(name: &str, subject: Subject, table: &Value, warnings: &mut Vec<String>
     }
 }
 
-fn prefix(config: &Value, key: &str, default: u8, max: u8, warnings: &mut Vec<String>) -> u8 {
-    match config.get(key) {
-        None => default,
-        Some(v) => match v.as_i64().and_then(|p| u8::try_from(p).ok()) {
-            Some(p) if p <= max => p,
-            _ => {
-                warnings.push(format!("{key} must be 0 to {max}; using {default}"));
-                default
-            }
-        },
-    }
-}
-
 impl Config {
     pub fn from_value(config: &Value) -> (Config, Vec<String>) {
         let mut warnings = Vec::new();
@@ -183,14 +153,7 @@ impl Config {
         if limits.is_empty() {
             warnings.push("no limits configured: nothing is limited".into());
         }
-        let allow_networks = if config.get("allow_networks").is_some() {
-            let entries = config.strings("allow_networks");
-            let (list, errors) = NetList::parse_all(entries.iter().map(String::as_str));
-            warnings.extend(errors.into_iter().map(|e| format!("allow_networks: {e}")));
-            list
-        } else {
-            NetList::parse_all(LOOPBACK.iter().copied()).0
-        };
+        let allow_networks = networks(config, "allow_networks", LOOPBACK, &mut warnings);
         let action = match config.str("action") {
             None | Some("tempfail") => Action::Tempfail,
             Some("reject") => Action::Reject,
@@ -202,15 +165,7 @@ impl Config {
                 Action::Tempfail
             }
         };
-        let on_kv_error = match config.str("kv_error") {
-            None | Some("continue") => OnKvError::Continue,
-            Some("tempfail") => OnKvError::Tempfail,
-            Some(other) => {
-                warnings
-                    .push(format!("kv_error must be \"continue\" or \"tempfail\", not {other:?}; using \"continue\""));
-                OnKvError::Continue
-            }
-        };
+        let on_kv_error = on_failure(config, "kv_error", &mut warnings);
         let reply_text = match config.str("reply_text") {
             Some(text) if !text.trim().is_empty() => text.to_string(),
             Some(_) => {
@@ -223,8 +178,8 @@ impl Config {
             limits,
             allow_networks,
             action,
-            ipv4_prefix: prefix(config, "ipv4_prefix", 32, 32, &mut warnings),
-            ipv6_prefix: prefix(config, "ipv6_prefix", 64, 128, &mut warnings),
+            ipv4_prefix: prefix_len(config, "ipv4_prefix", 32, 32, &mut warnings),
+            ipv6_prefix: prefix_len(config, "ipv6_prefix", 64, 128, &mut warnings),
             on_kv_error,
             reply_text,
         };
@@ -234,15 +189,9 @@ impl Config {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use sluice_plugin::testing::{parse_clean, table, text};
+
     use super::*;
-
-    pub fn table(entries: &[(&str, Value)]) -> Value {
-        Value::Table(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-    }
-
-    pub fn text(s: &str) -> Value {
-        Value::Text(s.to_string())
-    }
 
     pub fn rate(count: i64, window: &str) -> Value {
         table(&[("count", Value::Integer(count)), ("window", text(window))])
@@ -250,13 +199,15 @@ pub(crate) mod tests {
 
     #[test]
     fn named_limits() {
-        let (config, warnings) = Config::from_value(&table(&[
-            ("per_ip", rate(30, "1m")),
-            ("per_sender", rate(100, "1h")),
-            ("per_sender_domain", table(&[("count", Value::Integer(500)), ("window", Value::Integer(3600))])),
-            ("per_ip_connections", rate(20, "10s")),
-        ]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(
+            Config::from_value,
+            &table(&[
+                ("per_ip", rate(30, "1m")),
+                ("per_sender", rate(100, "1h")),
+                ("per_sender_domain", table(&[("count", Value::Integer(500)), ("window", Value::Integer(3600))])),
+                ("per_ip_connections", rate(20, "10s")),
+            ]),
+        );
         let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["per_ip_connections", "per_ip", "per_sender", "per_sender_domain"]);
         assert_eq!(
@@ -279,12 +230,14 @@ pub(crate) mod tests {
             ("window", text("10s")),
         ]);
         let daily = table(&[("key", text("sender")), ("count", Value::Integer(1000)), ("window", text("1d"))]);
-        let (config, warnings) = Config::from_value(&table(&[
-            ("per_ip", rate(30, "1m")),
-            ("limits", Value::Array(vec![burst, daily])),
-            ("action", text("tag")),
-        ]));
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let config = parse_clean(
+            Config::from_value,
+            &table(&[
+                ("per_ip", rate(30, "1m")),
+                ("limits", Value::Array(vec![burst, daily])),
+                ("action", text("tag")),
+            ]),
+        );
         let names: Vec<&str> = config.limits.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["per_ip", "ip-burst", "limits[1]"]);
         assert_eq!(config.limits[2].subject, Subject::Sender);

@@ -25,55 +25,23 @@ mod config;
 mod limiter;
 pub mod window;
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-pub use config::{Action, Config, Limit, NAMED, OnKvError, Subject};
+pub use config::{Action, Config, Limit, NAMED, Subject};
 pub use limiter::{Stage as LimitStage, Usage, count, describe, kv_failure, outcome, worst};
 
 use filter_util::clock::unix_now;
-use filter_util::kv::{Kv, KvError, ttl_ms};
 use filter_util::net::parse_ip;
+use sluice_plugin::kv::HostKv;
+use sluice_plugin::log;
 use sluice_plugin::prelude::*;
-use sluice_plugin::{config as host_config, kv, log};
 
-/// The host's store (grant `kv`).
-struct HostKv;
-
-fn convert(error: kv::Error) -> KvError {
-    match error {
-        kv::Error::Unavailable(why) => KvError::Unavailable(why),
-        kv::Error::Invalid(why) => KvError::Invalid(why),
-    }
-}
-
-impl Kv for HostKv {
-    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        kv::get(key).map_err(convert)
-    }
-    fn set(&mut self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
-        kv::set(key, value, ttl.map(ttl_ms)).map_err(convert)
-    }
-    fn increment(&mut self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
-        kv::increment(key, delta, ttl.map(ttl_ms)).map_err(convert)
-    }
-}
-
-fn settings() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let (config, warnings) = Config::from_value(&host_config::load());
-        for warning in warnings {
-            log::warn(&format!("config: {warning}"));
-        }
-        config
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static CONFIG: PluginConfig<Config> = PluginConfig::new(Config::from_value);
 
 /// Counts the event and decides; shared by both hooks.
 fn limit(stage: LimitStage, session: &Session, sender: Option<&str>) -> Outcome {
-    let config = settings();
+    let config = CONFIG.get();
     if config.limits.is_empty() {
         return Outcome::proceed();
     }
@@ -118,7 +86,7 @@ pub struct RateLimit;
 
 impl Plugin for RateLimit {
     fn describe() -> PluginInfo {
-        PluginInfo::new("rate-limit", env!("CARGO_PKG_VERSION"), &[Stage::Connect, Stage::MailFrom])
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::MailFrom)
     }
 
     fn connect(session: &Session) -> Outcome {

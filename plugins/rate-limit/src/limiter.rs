@@ -8,15 +8,16 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use filter_util::config::OnFailure;
 use filter_util::domain::domain_of;
 use filter_util::duration::ceil_secs;
 use filter_util::key;
-use filter_util::kv::{Kv, KvError};
 use filter_util::net::client_network;
 use filter_util::reply;
 use sluice_plugin::Outcome;
+use sluice_plugin::kv::{Kv, KvError};
 
-use crate::config::{Action, Config, Limit, OnKvError, Subject};
+use crate::config::{Action, Config, Limit, Subject};
 use crate::window;
 
 /// Extra life for bucket counters beyond the two windows they are read in, for clocks
@@ -149,12 +150,12 @@ pub fn outcome(stage: Stage, usages: &[Usage<'_>], config: &Config) -> Outcome {
 pub fn kv_failure(stage: Stage, error: &KvError, config: &Config) -> Outcome {
     let note = error.to_string();
     match (config.on_kv_error, stage) {
-        (OnKvError::Continue, _) => Outcome::proceed().annotate("rate-limit.error", note),
-        (OnKvError::Tempfail, Stage::Connect) => {
+        (OnFailure::Continue, _) => Outcome::proceed().annotate("rate-limit.error", note),
+        (OnFailure::Tempfail, Stage::Connect) => {
             Outcome::disconnect(421, "4.3.0", "Temporary local problem, please try again later")
                 .annotate("rate-limit.error", note)
         }
-        (OnKvError::Tempfail, Stage::MailFrom) => {
+        (OnFailure::Tempfail, Stage::MailFrom) => {
             Outcome::tempfail(451, "4.3.0", "Temporary local problem, please try again later")
                 .annotate("rate-limit.error", note)
         }
@@ -163,12 +164,12 @@ pub fn kv_failure(stage: Stage, error: &KvError, config: &Config) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use filter_util::kv::MemoryKv;
     use sluice_plugin::Verdict;
     use sluice_plugin::config::Value;
+    use sluice_plugin::testing::{MemoryKv, parse_clean, table, text};
 
     use super::*;
-    use crate::config::tests::{rate, table, text};
+    use crate::config::tests::rate;
 
     /// Start of a minute, so windows line up with the examples.
     const T0_MS: u64 = 1_795_000_020_000 - 1_795_000_020_000 % 3_600_000;
@@ -180,10 +181,8 @@ mod tests {
 
     impl World {
         fn new(entries: &[(&str, Value)]) -> World {
-            let (config, warnings) = Config::from_value(&table(entries));
-            assert!(warnings.is_empty(), "{warnings:?}");
-            let mut kv = MemoryKv::default();
-            kv.now_ms = T0_MS;
+            let config = parse_clean(Config::from_value, &table(entries));
+            let kv = MemoryKv::at(T0_MS);
             World { kv, config }
         }
 

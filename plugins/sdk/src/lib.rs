@@ -1,21 +1,35 @@
 //! Write [Sluice](https://github.com/) mail filter plugins in Rust.
 //!
 //! A plugin is a `cdylib` crate that implements [`Plugin`] (only the hooks it needs;
-//! the others let everything through) and names its type in [`export!`]:
+//! the others let everything through) and names its type in [`export!`]. Its settings
+//! come from a parse function turned into a [`PluginConfig`]: read at the first call of
+//! an instance, each warning logged once. `plugins/template` is a whole one to copy.
 //!
-//! ```ignore
+//! ```
+//! use sluice_plugin::config::Value;
 //! use sluice_plugin::prelude::*;
+//!
+//! struct Traps(Vec<String>);
+//!
+//! fn parse(config: &Value) -> (Traps, Vec<String>) {
+//!     let (traps, bad): (Vec<String>, Vec<String>) =
+//!         config.strings("traps").into_iter().partition(|t| t.contains('@'));
+//!     let warnings = bad.iter().map(|t| format!("traps: {t:?} is not an address; left out")).collect();
+//!     (Traps(traps), warnings)
+//! }
+//!
+//! static CONFIG: PluginConfig<Traps> = PluginConfig::new(parse);
 //!
 //! struct NoSpamTraps;
 //!
 //! impl Plugin for NoSpamTraps {
 //!     fn describe() -> PluginInfo {
-//!         PluginInfo::new("no-spam-traps", env!("CARGO_PKG_VERSION"), &[Stage::RcptTo])
+//!         sluice_plugin::plugin_info!(Stage::RcptTo)
 //!     }
 //!
 //!     fn rcpt_to(_session: &Session, _txn: &Transaction, rcpt: &Recipient) -> RcptToResult {
-//!         if rcpt.address.starts_with("trap@") {
-//!             return Outcome::reject(550, "5.1.1", "No such user").into();
+//!         if CONFIG.get().0.iter().any(|trap| trap.eq_ignore_ascii_case(&rcpt.address)) {
+//!             return Outcome::reject(550, "5.1.1", "No such user").tag("spam-trap").into();
 //!         }
 //!         Outcome::proceed().into()
 //!     }
@@ -32,7 +46,9 @@
 //! The host interfaces ([`log`], [`config`], [`dns`], [`kv`]) each need a grant in the
 //! plugin's config entry; a plugin that uses one it is not granted is refused at load.
 //! On a non-wasm target (for `cargo test` of a plugin's own logic) calling them panics,
-//! so keep the logic you test apart from the calls.
+//! so keep the logic you test apart from the calls: it takes `&mut impl dns::Dns` or
+//! `&mut impl kv::Kv` ([`dns::HostDns`], [`kv::HostKv`] in the plugin), and its tests
+//! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`.
 
 pub mod bindings {
     //! The raw bindings generated from `wit/plugin.wit`.
@@ -46,24 +62,28 @@ pub mod bindings {
 }
 
 pub mod config;
+pub mod dns;
+pub mod kv;
 pub mod log;
 mod outcome;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bindings::exports::sluice::plugin::hooks::{
     DataResult, HeaderChange, MailFromResult, RcptToResult, RecipientAction,
 };
-pub use bindings::sluice::plugin::dns;
-pub use bindings::sluice::plugin::kv;
 pub use bindings::sluice::plugin::message::{Header, Message, Part};
 pub use bindings::sluice::plugin::types::{
     Annotation, EsmtpParam, Outcome, PluginInfo, Recipient, Reply, Route, Session, Stage, TlsInfo, Transaction, Verdict,
 };
+pub use settings::{Parse, PluginConfig};
 
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        DataResult, Header, HeaderChange, MailFromResult, Message, Outcome, Part, Plugin, PluginInfo, RcptToResult,
-        Recipient, RecipientAction, Route, Session, Stage, Transaction, Verdict,
+        DataResult, Header, HeaderChange, MailFromResult, Message, Outcome, Part, Plugin, PluginConfig, PluginInfo,
+        RcptToResult, Recipient, RecipientAction, Route, Session, Stage, Transaction, Verdict,
     };
 }
 
@@ -104,6 +124,16 @@ impl PluginInfo {
     pub fn new(name: &str, version: &str, stages: &[Stage]) -> PluginInfo {
         PluginInfo { name: name.to_string(), version: version.to_string(), stages: stages.to_vec() }
     }
+}
+
+/// The [`PluginInfo`] of the crate it is written in: named and versioned after its
+/// package (`name` and `version` in `Cargo.toml`), called at the stages listed:
+/// `plugin_info!(Stage::Connect, Stage::MailFrom)`.
+#[macro_export]
+macro_rules! plugin_info {
+    ($($stage:expr),* $(,)?) => {
+        $crate::PluginInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), &[$($stage),*])
+    };
 }
 
 #[doc(hidden)]

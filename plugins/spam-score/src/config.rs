@@ -7,7 +7,7 @@
 use regex::{Regex, RegexBuilder};
 use sluice_plugin::config::Value;
 
-use crate::size::size_value;
+use filter_util::config::size_value;
 
 /// The built-in checks, their report names and default scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,31 +273,12 @@ fn is_header_name(name: &str) -> bool {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use sluice_plugin::testing::{from_toml, parse_clean, read_fixture};
+
     use super::*;
 
-    /// Converts TOML text into the config tree the host would hand over.
-    pub fn value(text: &str) -> Value {
-        fn convert(v: toml::Value) -> Value {
-            match v {
-                toml::Value::String(s) => Value::Text(s),
-                toml::Value::Integer(i) => Value::Integer(i),
-                toml::Value::Float(f) => Value::Float(f),
-                toml::Value::Boolean(b) => Value::Boolean(b),
-                toml::Value::Datetime(d) => Value::Datetime(d.to_string()),
-                toml::Value::Array(items) => Value::Array(items.into_iter().map(convert).collect()),
-                toml::Value::Table(t) => Value::Table(t.into_iter().map(|(k, v)| (k, convert(v))).collect()),
-            }
-        }
-        match text.parse::<toml::Table>() {
-            Ok(table) => convert(toml::Value::Table(table)),
-            Err(e) => panic!("bad TOML in test: {e}"),
-        }
-    }
-
-    pub fn settings(text: &str) -> Settings {
-        let (settings, warnings) = parse(&value(text));
-        assert!(warnings.is_empty(), "unexpected warnings: {warnings:?}");
-        settings
+    pub fn settings(toml: &str) -> Settings {
+        parse_clean(parse, &from_toml(toml))
     }
 
     #[test]
@@ -346,7 +327,7 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_entries_warn_and_fall_back() {
-        let (s, warnings) = parse(&value(
+        let (s, warnings) = parse(&from_toml(
             r#"
             required_score = "five"
             reject_threshold = []
@@ -410,9 +391,7 @@ pub(crate) mod tests {
 
     #[test]
     fn fixture_config_parses_cleanly() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/config.toml");
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let s = settings(&text);
+        let s = settings(&read_fixture(env!("CARGO_MANIFEST_DIR"), "fixtures/config.toml"));
         assert!(!s.rules.is_empty());
     }
 }

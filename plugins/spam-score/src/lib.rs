@@ -8,29 +8,15 @@
 pub mod config;
 pub mod date;
 pub mod score;
-pub mod size;
 pub mod text;
-
-use std::sync::OnceLock;
 
 use sluice_plugin::prelude::*;
 
 use crate::config::Settings;
 use crate::score::{Action, TextBody, Verdict, decide, evaluate, format_score};
 
-const NAME: &str = "spam-score";
-
-/// The settings, read once per instance; problems are logged once.
-fn settings() -> &'static Settings {
-    static SETTINGS: OnceLock<Settings> = OnceLock::new();
-    SETTINGS.get_or_init(|| {
-        let (settings, warnings) = config::parse(&sluice_plugin::config::load());
-        for warning in &warnings {
-            sluice_plugin::log::warn(&format!("config: {warning}"));
-        }
-        settings
-    })
-}
+/// Read and checked once per instance; problems are logged then.
+static SETTINGS: PluginConfig<Settings> = PluginConfig::new(config::parse);
 
 /// Reads the text parts (not attachments), decoded, at most `budget` bytes in all. A
 /// message without parts is read raw from the body.
@@ -89,11 +75,11 @@ pub struct SpamScore;
 
 impl Plugin for SpamScore {
     fn describe() -> PluginInfo {
-        PluginInfo::new(NAME, env!("CARGO_PKG_VERSION"), &[Stage::Data])
+        sluice_plugin::plugin_info!(Stage::Data)
     }
 
     fn data(_session: &Session, txn: &Transaction, message: &Message) -> DataResult {
-        let settings = settings();
+        let settings = SETTINGS.get();
         let headers: Vec<(String, String)> = message.headers().into_iter().map(|h| (h.name, h.value)).collect();
         let bodies = read_texts(message, settings.max_body_scan);
         let verdict = decide(settings, evaluate(settings, &headers, &bodies), txn.score);

@@ -210,11 +210,7 @@ pub struct Testing;
 
 impl Plugin for Testing {
     fn describe() -> PluginInfo {
-        PluginInfo::new(
-            "testing",
-            env!("CARGO_PKG_VERSION"),
-            &[Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data],
-        )
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data)
     }
 
     fn connect(session: &Session) -> Outcome {

@@ -1,6 +1,6 @@
 //! What a server offers in its EHLO reply.
 
-use super::reply::Reply;
+use crate::wire::{Extension, Reply};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {
@@ -24,23 +24,22 @@ impl Capabilities {
         let mut caps = Capabilities { esmtp: true, ..Capabilities::default() };
         // The first line is the server's name and greeting, not a keyword.
         for line in reply.lines().skip(1) {
-            let mut words = line.split_ascii_whitespace();
-            let Some(keyword) = words.next() else { continue };
-            match keyword.to_ascii_uppercase().as_str() {
-                "PIPELINING" => caps.pipelining = true,
-                "SIZE" => caps.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
-                "8BITMIME" => caps.eight_bit_mime = true,
-                "SMTPUTF8" => caps.smtputf8 = true,
-                "STARTTLS" => caps.starttls = true,
-                "DSN" => caps.dsn = true,
-                "AUTH" => {
-                    for mechanism in words.by_ref() {
+            let Some((extension, mut params)) = Extension::parse_line(line) else { continue };
+            match extension {
+                Extension::Pipelining => caps.pipelining = true,
+                Extension::Size => caps.size = Some(params.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+                Extension::EightBitMime => caps.eight_bit_mime = true,
+                Extension::SmtpUtf8 => caps.smtputf8 = true,
+                Extension::StartTls => caps.starttls = true,
+                Extension::Dsn => caps.dsn = true,
+                Extension::Auth => {
+                    for mechanism in params {
                         caps.auth_plain |= mechanism.eq_ignore_ascii_case("PLAIN");
                         caps.auth_login |= mechanism.eq_ignore_ascii_case("LOGIN");
                     }
                 }
-                "ENHANCEDSTATUSCODES" => caps.enhanced_status_codes = true,
-                _ => {}
+                Extension::EnhancedStatusCodes => caps.enhanced_status_codes = true,
+                Extension::Chunking | Extension::Help => {}
             }
         }
         caps
@@ -55,7 +54,7 @@ impl Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::client::reply::parse_reply;
+    use crate::wire::parse_reply;
 
     #[test]
     fn ehlo_keywords() {

@@ -15,7 +15,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::error::{ClientError, Stage};
-use super::reply::{Reply, parse_reply};
+use crate::wire::{Reply, parse_reply};
 
 enum Stream {
     Plain(TcpStream),

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::io;
 
-use super::reply::Reply;
 use crate::queue::Diagnostic;
+use crate::wire::{Reply, Status};
 
 /// Where in the conversation something happened, for messages such as "lost
 /// connection while sending the message body".
@@ -87,12 +87,8 @@ impl ClientError {
     /// How a DSN reports this failure for `host` (named as `name[ip]`). All of these
     /// are temporary: the message waits for the next attempt.
     pub fn diagnostic(&self, host: &str) -> Diagnostic {
-        let local = |status: &str, text: String| Diagnostic {
-            status: status.into(),
-            text,
-            smtp: false,
-            remote_mta: Some(host.to_string()),
-        };
+        let local =
+            |status: Status, text: String| Diagnostic { status, text, smtp: false, remote_mta: Some(host.to_string()) };
         match self {
             ClientError::Rejected(_, reply) | ClientError::StartTlsRefused(reply) => Diagnostic {
                 status: transient_status(reply),
@@ -100,31 +96,32 @@ impl ClientError {
                 smtp: true,
                 remote_mta: Some(host.to_string()),
             },
-            ClientError::Timeout(Stage::Connect) => local("4.4.1", "connection timed out".into()),
-            ClientError::Io(Stage::Connect, e) => local("4.4.1", format!("cannot connect: {e}")),
-            ClientError::Timeout(stage) => local("4.4.2", format!("timed out {stage}")),
-            ClientError::Io(stage, e) => local("4.4.2", format!("lost connection {stage}: {e}")),
-            ClientError::Closed(stage) => local("4.4.2", format!("lost connection {stage}")),
-            ClientError::Protocol(stage, what) => local("4.5.0", format!("protocol error {stage}: {what}")),
-            ClientError::TlsUnavailable => local("4.7.4", "TLS is required, but was not offered by the host".into()),
-            ClientError::Tls(what) => local("4.7.5", format!("TLS handshake failed: {what}")),
+            ClientError::Timeout(Stage::Connect) => local(Status(4, 4, 1), "connection timed out".into()),
+            ClientError::Io(Stage::Connect, e) => local(Status(4, 4, 1), format!("cannot connect: {e}")),
+            ClientError::Timeout(stage) => local(Status(4, 4, 2), format!("timed out {stage}")),
+            ClientError::Io(stage, e) => local(Status(4, 4, 2), format!("lost connection {stage}: {e}")),
+            ClientError::Closed(stage) => local(Status(4, 4, 2), format!("lost connection {stage}")),
+            ClientError::Protocol(stage, what) => local(Status(4, 5, 0), format!("protocol error {stage}: {what}")),
+            ClientError::TlsUnavailable => {
+                local(Status(4, 7, 4), "TLS is required, but was not offered by the host".into())
+            }
+            ClientError::Tls(what) => local(Status(4, 7, 5), format!("TLS handshake failed: {what}")),
             // A refused password is a configuration problem here, not the message's:
             // defer, as Postfix does, until someone fixes it.
             ClientError::AuthFailed(reply) => local(
-                "4.7.8",
+                Status(4, 7, 8),
                 format!("authentication to the next hop failed: {}", reply.to_string().replace('\n', " ")),
             ),
-            ClientError::AuthUnavailable => local("4.7.0", "the next hop offers no AUTH we can use over TLS".into()),
+            ClientError::AuthUnavailable => {
+                local(Status(4, 7, 0), "the next hop offers no AUTH we can use over TLS".into())
+            }
         }
     }
 }
 
 /// A rejection at connection level only defers: even a 5xx greeting may come from
 /// one bad host of several.
-fn transient_status(reply: &Reply) -> String {
-    let status = reply.status();
-    match status.split_once('.') {
-        Some((_, rest)) => format!("4.{rest}"),
-        None => "4.0.0".into(),
-    }
+fn transient_status(reply: &Reply) -> Status {
+    let Status(_, subject, detail) = reply.effective_status();
+    Status(4, subject, detail)
 }

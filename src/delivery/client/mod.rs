@@ -7,7 +7,6 @@ mod connection;
 pub mod data;
 mod error;
 mod handshake;
-pub mod reply;
 pub mod tls;
 mod transaction;
 
@@ -17,7 +16,6 @@ use std::time::Duration;
 
 pub use capabilities::Capabilities;
 pub use error::{ClientError, Stage};
-pub use reply::Reply;
 pub use tls::TlsConnectors;
 pub use transaction::{Message, Needs, Unsuitable, Verdict};
 

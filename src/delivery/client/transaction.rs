@@ -7,10 +7,10 @@ use std::io::Write;
 use super::SmtpClient;
 use super::data::DataEncoder;
 use super::error::{ClientError, Stage};
-use super::reply::Reply;
 use crate::mail::Mailbox;
 use crate::mail::params::{Body, MailParams, RcptParams, Ret};
 use crate::queue::Diagnostic;
+use crate::wire::{Reply, Status};
 
 /// Content is sent in blocks of about this size, each under the data block timeout.
 const BLOCK: usize = 64 * 1024;
@@ -38,16 +38,18 @@ impl Unsuitable {
     pub fn diagnostic(&self, host: &str) -> Diagnostic {
         let (status, text) = match self {
             Unsuitable::TooBig { limit } => {
-                ("5.3.4", format!("message too big for the next hop (limit {limit} bytes)"))
+                (Status(5, 3, 4), format!("message too big for the next hop (limit {limit} bytes)"))
             }
             // RFC 6152 §3: without 8BITMIME the content would have to be converted; we
             // do not convert, so the message cannot be delivered.
-            Unsuitable::No8BitMime => ("5.6.3", "8-bit content, but the next hop does not offer 8BITMIME".into()),
+            Unsuitable::No8BitMime => {
+                (Status(5, 6, 3), "8-bit content, but the next hop does not offer 8BITMIME".into())
+            }
             Unsuitable::NoSmtpUtf8 => {
-                ("5.6.7", "the message needs SMTPUTF8, but the next hop does not offer it".into())
+                (Status(5, 6, 7), "the message needs SMTPUTF8, but the next hop does not offer it".into())
             }
         };
-        Diagnostic { status: status.into(), text, smtp: false, remote_mta: Some(host.to_string()) }
+        Diagnostic { status, text, smtp: false, remote_mta: Some(host.to_string()) }
     }
 }
 
@@ -84,6 +86,15 @@ pub struct Message<'a> {
     /// As stored: CRLF lines, not dot-stuffed.
     pub content: &'a [u8],
     pub needs: Needs,
+}
+
+/// One transaction under way.
+struct Txn<'a, 'm> {
+    message: &'a Message<'m>,
+    recipients: &'a [(&'a Mailbox, &'a RcptParams)],
+    verdicts: &'a mut [Option<Verdict>],
+    /// The last transaction left state behind: RSET first.
+    rset: bool,
 }
 
 impl SmtpClient {
@@ -125,74 +136,99 @@ impl SmtpClient {
         recipients: &[(&Mailbox, &RcptParams)],
         verdicts: &mut [Option<Verdict>],
     ) -> Result<(), ClientError> {
-        let t = self.settings.timeouts.clone();
-        let pipelining = self.caps.pipelining;
         let rset = std::mem::take(&mut self.needs_rset);
+        let mut txn = Txn { message, recipients, verdicts, rset };
+        if self.caps.pipelining { self.run_pipelined(&mut txn).await } else { self.run_lock_step(&mut txn).await }
+    }
+
+    /// RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order.
+    async fn run_pipelined(&mut self, txn: &mut Txn<'_, '_>) -> Result<(), ClientError> {
+        let command = self.settings.timeouts.command;
+        self.begin(txn);
+        for (address, params) in txn.recipients {
+            self.write_rcpt(address, params);
+        }
+        self.out.extend_from_slice(b"DATA\r\n");
+        let mail = self.open_transaction(txn.rset).await?;
+        let mut accepted = 0;
+        for verdict in txn.verdicts.iter_mut() {
+            let reply = self.conn.read_reply(Stage::Rcpt, command).await?;
+            self.note(&reply);
+            // Rejected at MAIL: every RCPT fails with it, whatever the server said.
+            *verdict =
+                if mail.is_positive() { rcpt_verdict(&reply, &mut accepted) } else { Some(Verdict::from_reply(&mail)) };
+        }
+        self.data(txn, accepted).await
+    }
+
+    /// One command at a time, each waiting for its reply.
+    async fn run_lock_step(&mut self, txn: &mut Txn<'_, '_>) -> Result<(), ClientError> {
+        let command = self.settings.timeouts.command;
+        self.begin(txn);
+        let mail = self.open_transaction(txn.rset).await?;
+        if !mail.is_positive() {
+            self.needs_rset = true;
+            txn.verdicts.fill(Some(Verdict::from_reply(&mail)));
+            return Ok(());
+        }
+        let mut accepted = 0;
+        for ((address, params), verdict) in txn.recipients.iter().zip(txn.verdicts.iter_mut()) {
+            self.out.clear();
+            self.write_rcpt(address, params);
+            self.flush(Stage::Rcpt).await?;
+            let reply = self.conn.read_reply(Stage::Rcpt, command).await?;
+            self.note(&reply);
+            *verdict = rcpt_verdict(&reply, &mut accepted);
+        }
+        if accepted == 0 {
+            self.needs_rset = true;
+            return Ok(());
+        }
+        self.conn.write_all(b"DATA\r\n", Stage::Data, command).await?;
+        self.data(txn, accepted).await
+    }
+
+    /// Starts the command batch: RSET if needed, then MAIL.
+    fn begin(&mut self, txn: &Txn<'_, '_>) {
         self.out.clear();
-        if rset {
+        if txn.rset {
             self.out.extend_from_slice(b"RSET\r\n");
         }
-        self.write_mail(message);
-        if pipelining {
-            for (address, params) in recipients {
-                self.write_rcpt(address, params);
-            }
-            self.out.extend_from_slice(b"DATA\r\n");
-        }
-        let out = std::mem::take(&mut self.out);
-        let written = self.conn.write_all(&out, if rset { Stage::Rset } else { Stage::Mail }, t.command).await;
-        self.out = out;
-        written?;
+        self.write_mail(txn.message);
+    }
+
+    /// Sends the batch `begin` started and reads the replies to RSET and MAIL.
+    async fn open_transaction(&mut self, rset: bool) -> Result<Reply, ClientError> {
+        let command = self.settings.timeouts.command;
+        self.flush(if rset { Stage::Rset } else { Stage::Mail }).await?;
         if rset {
-            let reply = self.conn.read_reply(Stage::Rset, t.command).await?;
+            let reply = self.conn.read_reply(Stage::Rset, command).await?;
             if !reply.is_positive() {
                 return Err(ClientError::Rejected(Stage::Rset, reply));
             }
         }
-        let mail = self.conn.read_reply(Stage::Mail, t.command).await?;
+        let mail = self.conn.read_reply(Stage::Mail, command).await?;
         self.note(&mail);
-        if !pipelining && !mail.is_positive() {
-            self.needs_rset = true;
-            verdicts.fill(Some(Verdict::from_reply(&mail)));
-            return Ok(());
-        }
-        let mut accepted = 0;
-        for (i, (address, params)) in recipients.iter().enumerate() {
-            if !pipelining {
-                self.out.clear();
-                self.write_rcpt(address, params);
-                let out = std::mem::take(&mut self.out);
-                let written = self.conn.write_all(&out, Stage::Rcpt, t.command).await;
-                self.out = out;
-                written?;
-            }
-            let reply = self.conn.read_reply(Stage::Rcpt, t.command).await?;
-            self.note(&reply);
-            verdicts[i] = if !mail.is_positive() {
-                Some(Verdict::from_reply(&mail))
-            } else if reply.is_positive() {
-                accepted += 1;
-                None
-            } else if reply.code == 452 && accepted > 0 && matches!(reply.enhanced, None | Some((4, 5, 3))) {
-                Some(Verdict::TooMany)
-            } else {
-                Some(Verdict::from_reply(&reply))
-            };
-        }
-        if !pipelining {
-            if accepted == 0 {
-                self.needs_rset = true;
-                return Ok(());
-            }
-            self.conn.write_all(b"DATA\r\n", Stage::Data, t.command).await?;
-        }
+        Ok(mail)
+    }
+
+    /// Writes the commands gathered in `out`.
+    async fn flush(&mut self, stage: Stage) -> Result<(), ClientError> {
+        let out = std::mem::take(&mut self.out);
+        let written = self.conn.write_all(&out, stage, self.settings.timeouts.command).await;
+        self.out = out;
+        written
+    }
+
+    /// From the reply to DATA on (its command already sent): the content, and the
+    /// verdict for every accepted recipient.
+    async fn data(&mut self, txn: &mut Txn<'_, '_>, accepted: usize) -> Result<(), ClientError> {
+        let t = self.settings.timeouts.clone();
         let data = self.conn.read_reply(Stage::Data, t.data).await?;
         self.note(&data);
         if !data.is_intermediate() {
             self.needs_rset = true;
-            for verdict in verdicts.iter_mut().filter(|v| v.is_none()) {
-                *verdict = Some(Verdict::from_reply(&data));
-            }
+            fill(txn.verdicts, &data);
             return Ok(());
         }
         if accepted == 0 {
@@ -204,13 +240,10 @@ impl SmtpClient {
             self.needs_rset = true;
             return Ok(());
         }
-        self.write_content(message.content).await?;
+        self.write_content(txn.message.content).await?;
         let done = self.conn.read_reply(Stage::DataDone, t.data_done).await?;
         self.note(&done);
-        let verdict = Verdict::from_reply(&done);
-        for slot in verdicts.iter_mut().filter(|v| v.is_none()) {
-            *slot = Some(verdict.clone());
-        }
+        fill(txn.verdicts, &done);
         Ok(())
     }
 
@@ -298,5 +331,26 @@ impl SmtpClient {
         out.clear();
         self.out = out;
         result
+    }
+}
+
+/// A recipient's verdict from its RCPT reply: none yet if accepted (counted in
+/// `accepted`), `TooMany` for a 452 after others were taken.
+fn rcpt_verdict(reply: &Reply, accepted: &mut usize) -> Option<Verdict> {
+    if reply.is_positive() {
+        *accepted += 1;
+        None
+    } else if reply.code == 452 && *accepted > 0 && matches!(reply.status, None | Some(Status(4, 5, 3))) {
+        Some(Verdict::TooMany)
+    } else {
+        Some(Verdict::from_reply(reply))
+    }
+}
+
+/// Gives every recipient without a verdict the one `reply` says.
+fn fill(verdicts: &mut [Option<Verdict>], reply: &Reply) {
+    let verdict = Verdict::from_reply(reply);
+    for slot in verdicts.iter_mut().filter(|v| v.is_none()) {
+        *slot = Some(verdict.clone());
     }
 }

@@ -1,6 +1,6 @@
 //! What the server does after a stage.
 
-use crate::smtp::Reply;
+use crate::wire::Reply;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {

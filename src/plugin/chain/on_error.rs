@@ -4,7 +4,7 @@
 use super::decision::Decision;
 use crate::config::OnError;
 use crate::plugin::stage::Stage;
-use crate::smtp::{Reply, Status};
+use crate::wire::{Reply, Status};
 
 /// What a failed call means for the stage: `None` lets the next plugin run.
 pub(super) fn failure_decision(policy: OnError, stage: Stage) -> Option<Decision> {

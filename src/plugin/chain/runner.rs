@@ -71,7 +71,7 @@ pub(super) async fn run_chain<'a, C: StageCalls>(
 mod tests {
     use super::*;
     use crate::plugin::output::Verdict;
-    use crate::smtp::{Reply, Status};
+    use crate::wire::{Reply, Status};
 
     const NAMES: [&str; 4] = ["a", "b", "c", "d"];
     const REJECT: Reply = Reply::new(550, Status(5, 7, 1), "rejected");
@@ -226,27 +226,27 @@ mod tests {
         let code = |decision: Decision| match decision {
             Decision::Refuse(reply) => ("refuse", reply.code, reply.status),
             Decision::Disconnect(reply) => ("disconnect", reply.code, reply.status),
-            Decision::Proceed => ("proceed", 0, Status(0, 0, 0)),
+            Decision::Proceed => ("proceed", 0, None),
         };
         assert_eq!(
             code(reply_of(Stage::RcptTo, Failure::Trap("boom".into()), OnError::Tempfail).await),
-            ("refuse", 451, Status(4, 3, 0))
+            ("refuse", 451, Some(Status(4, 3, 0)))
         );
         assert_eq!(
             code(reply_of(Stage::Data, Failure::CpuTime, OnError::Tempfail).await),
-            ("refuse", 451, Status(4, 3, 0))
+            ("refuse", 451, Some(Status(4, 3, 0)))
         );
         assert_eq!(
             code(reply_of(Stage::Connect, Failure::WallTime, OnError::Tempfail).await),
-            ("disconnect", 421, Status(4, 3, 0))
+            ("disconnect", 421, Some(Status(4, 3, 0)))
         );
         assert_eq!(
             code(reply_of(Stage::MailFrom, Failure::Memory, OnError::Reject).await),
-            ("refuse", 550, Status(5, 7, 0))
+            ("refuse", 550, Some(Status(5, 7, 0)))
         );
         assert_eq!(
             code(reply_of(Stage::Connect, Failure::Invalid("bad".into()), OnError::Reject).await),
-            ("refuse", 554, Status(5, 7, 0))
+            ("refuse", 554, Some(Status(5, 7, 0)))
         );
     }
 

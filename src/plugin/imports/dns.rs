@@ -3,31 +3,28 @@
 
 use std::net::IpAddr;
 
-use hickory_resolver::net::NetError;
-use hickory_resolver::proto::rr::RData;
-
+use crate::dns::{DnsError, Record, RecordKind, SharedResolver, reverse_name};
 use crate::plugin::bindings::sluice::plugin::dns::{Error, Host, Mx};
 use crate::plugin::state::PluginState;
 
 /// Names longer than this are refused without a query.
 const MAX_NAME: usize = 253;
 
-fn classify(error: &NetError) -> Error {
-    if error.is_no_records_found() {
-        if error.is_nx_domain() { Error::NotFound } else { Error::NoRecords }
-    } else if matches!(error, NetError::Timeout) {
-        Error::Timeout
-    } else {
-        Error::Failed(error.to_string())
+fn classify(error: DnsError) -> Error {
+    match error {
+        DnsError::NotFound => Error::NotFound,
+        DnsError::NoRecords => Error::NoRecords,
+        DnsError::Timeout => Error::Timeout,
+        DnsError::Failed(why) => Error::Failed(why),
     }
 }
 
 impl PluginState {
-    fn resolver(&self, name: &str) -> Result<&crate::dns::Resolver, Error> {
+    fn resolver(&self, name: &str) -> Result<SharedResolver, Error> {
         if name.is_empty() || name.len() > MAX_NAME {
             return Err(Error::Failed("invalid name".into()));
         }
-        self.services.resolver.as_ref().ok_or_else(|| Error::Failed("no resolver".into()))
+        self.services.resolver.clone().ok_or_else(|| Error::Failed("no resolver".into()))
     }
 
     /// Until when a lookup may wait: the call's deadline, less a margin for the
@@ -37,68 +34,45 @@ impl PluginState {
         self.deadline.checked_sub(margin).unwrap_or(self.deadline)
     }
 
-    async fn records(
-        &mut self,
-        name: String,
-        kind: hickory_resolver::proto::rr::RecordType,
-    ) -> Result<Vec<RData>, Error> {
-        let resolver = self.resolver(&name)?.clone();
-        // A trailing dot keeps search domains out of it.
-        let fqdn = if name.ends_with('.') { name } else { format!("{name}.") };
-        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.lookup(fqdn, kind))
+    async fn records(&mut self, name: String, kind: RecordKind) -> Result<Vec<Record>, Error> {
+        let resolver = self.resolver(&name)?;
+        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.lookup(&name, kind))
             .await
-            .map_err(|_| Error::Timeout)?
-            .map_err(|e| classify(&e))?;
-        Ok(lookup.answers().iter().map(|record| record.data.clone()).collect())
+            .map_err(|_| Error::Timeout)?;
+        lookup.map_err(classify)
     }
 }
 
 impl Host for PluginState {
     async fn lookup_a(&mut self, name: String) -> Result<Vec<String>, Error> {
-        let records = self.records(name, hickory_resolver::proto::rr::RecordType::A).await?;
-        Ok(records.iter().filter_map(|r| if let RData::A(a) = r { Some(a.0.to_string()) } else { None }).collect())
+        let records = self.records(name, RecordKind::A).await?;
+        Ok(records.iter().filter_map(|r| if let Record::A(a) = r { Some(a.to_string()) } else { None }).collect())
     }
 
     async fn lookup_aaaa(&mut self, name: String) -> Result<Vec<String>, Error> {
-        let records = self.records(name, hickory_resolver::proto::rr::RecordType::AAAA).await?;
-        Ok(records.iter().filter_map(|r| if let RData::AAAA(a) = r { Some(a.0.to_string()) } else { None }).collect())
+        let records = self.records(name, RecordKind::Aaaa).await?;
+        Ok(records.iter().filter_map(|r| if let Record::Aaaa(a) = r { Some(a.to_string()) } else { None }).collect())
     }
 
     async fn lookup_mx(&mut self, name: String) -> Result<Vec<Mx>, Error> {
-        let records = self.records(name, hickory_resolver::proto::rr::RecordType::MX).await?;
+        let records = self.records(name, RecordKind::Mx).await?;
         Ok(records
-            .iter()
+            .into_iter()
             .filter_map(|r| match r {
-                RData::MX(mx) => Some(Mx { preference: mx.preference, exchange: mx.exchange.to_utf8() }),
+                Record::Mx(preference, exchange) => Some(Mx { preference, exchange }),
                 _ => None,
             })
             .collect())
     }
 
     async fn lookup_txt(&mut self, name: String) -> Result<Vec<String>, Error> {
-        let records = self.records(name, hickory_resolver::proto::rr::RecordType::TXT).await?;
-        Ok(records
-            .iter()
-            .filter_map(|r| match r {
-                RData::TXT(txt) => {
-                    Some(txt.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
-                }
-                _ => None,
-            })
-            .collect())
+        let records = self.records(name, RecordKind::Txt).await?;
+        Ok(records.into_iter().filter_map(|r| if let Record::Txt(txt) = r { Some(txt) } else { None }).collect())
     }
 
     async fn lookup_ptr(&mut self, address: String) -> Result<Vec<String>, Error> {
         let ip: IpAddr = address.parse().map_err(|_| Error::Failed("not an IP address".into()))?;
-        let resolver = self.resolver(&address)?.clone();
-        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.reverse_lookup(ip))
-            .await
-            .map_err(|_| Error::Timeout)?
-            .map_err(|e| classify(&e))?;
-        Ok(lookup
-            .answers()
-            .iter()
-            .filter_map(|r| if let RData::PTR(ptr) = &r.data { Some(ptr.0.to_utf8()) } else { None })
-            .collect())
+        let records = self.records(reverse_name(ip), RecordKind::Ptr).await?;
+        Ok(records.into_iter().filter_map(|r| if let Record::Ptr(name) = r { Some(name) } else { None }).collect())
     }
 }

@@ -6,16 +6,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::data::DataDecoder;
 use super::super::received::{count_received, protocol, received_header};
-use super::super::reply::{Reply, Status, replies};
+use super::super::replies;
+use super::super::socket::Socket;
 use super::super::state::{Flow, Transaction};
 use super::Session;
 use crate::config::{BareNewlines, LimitsConfig};
+use crate::mail::QueueId;
 use crate::mail::{Envelope, Recipient};
 use crate::plugin::apply::{BodySource, Content, change_recipients, edit_content};
 use crate::plugin::message::MessageShared;
 use crate::plugin::output::{HeaderEdit, Invalid};
 use crate::plugin::{DataChanges, Notes, Stage, TxnView};
-use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, Queue, QueueId, StoreError, StoredBody};
+use crate::queue::{BufferStatus, Hold, MessageBuffer, MessageState, Queue, StoreError, StoredBody};
+use crate::wire::{Reply, Status};
 
 /// The server's own checks of finished content; the reply if it is refused.
 async fn check_content(limits: &LimitsConfig, buffer: &mut MessageBuffer, decoder: &DataDecoder) -> Option<Reply> {
@@ -84,7 +87,7 @@ fn dropped(id: QueueId, notes: &Notes, recipients: &[Recipient]) -> bool {
     false
 }
 
-impl Session {
+impl<S: Socket> Session<S> {
     pub(super) async fn accept_message(
         &mut self,
         id: QueueId,

@@ -5,9 +5,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
 use super::super::connection::Line;
-use super::super::reply::{Reply, Status};
+use super::super::replies;
+use super::super::socket::Socket;
 use super::super::state::{Flow, SessionState};
 use super::{MAX_COMMAND_LINE, Session};
+use crate::wire::{Reply, Status};
 
 const NOT_OFFERED: Reply = Reply::new(502, Status(5, 5, 1), "Error: AUTH not available");
 const NEEDS_TLS: Reply =
@@ -31,7 +33,7 @@ enum Exchange {
     Closed,
 }
 
-impl Session {
+impl<S: Socket> Session<S> {
     pub(super) fn offers_auth(&self) -> bool {
         !self.ctx.config.auth.users.is_empty() && self.tls_active() && self.client.auth_user.is_none()
     }
@@ -48,7 +50,7 @@ impl Session {
         }
         match &self.state {
             SessionState::Greeted { transaction: Some(_), .. } => return self.reply(IN_TRANSACTION),
-            SessionState::AwaitingHelo => return self.reply(super::super::reply::replies::NEED_HELO),
+            SessionState::AwaitingHelo => return self.reply(replies::NEED_HELO),
             SessionState::Greeted { .. } => {}
         }
         let credentials = if mechanism.eq_ignore_ascii_case("PLAIN") {
@@ -106,7 +108,7 @@ impl Session {
                 let deadline = Instant::now() + self.ctx.config.limits.command_timeout.get();
                 match self.conn.read_line(MAX_COMMAND_LINE, deadline).await {
                     Ok(Line::Complete(line)) => line.to_vec(),
-                    Ok(Line::TooLong) => return Exchange::Refused(super::super::reply::replies::LINE_TOO_LONG),
+                    Ok(Line::TooLong) => return Exchange::Refused(replies::LINE_TOO_LONG),
                     Err(error) => {
                         self.on_read_error(error);
                         return Exchange::Closed;

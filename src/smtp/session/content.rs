@@ -7,10 +7,12 @@ use tokio::time::Instant;
 
 use super::super::connection::ReadError;
 use super::super::data::{DataDecoder, Framing, Progress};
-use super::super::reply::{Reply, Status, replies};
+use super::super::replies;
+use super::super::socket::Socket;
 use super::super::state::{ChunkedBody, Flow, SessionState};
 use super::Session;
 use crate::queue::BufferStatus;
+use crate::wire::{Reply, Status};
 
 /// After this much content (twice the limit, at least 1 MB over it) an oversized
 /// message is cut off instead of being read to its end.
@@ -18,7 +20,7 @@ fn abort_threshold(limit: u64) -> u64 {
     limit.saturating_add(limit.max(1 << 20))
 }
 
-impl Session {
+impl<S: Socket> Session<S> {
     /// Checks that a transaction is ready for content; the reply says why not.
     fn content_allowed(&self) -> Result<(), Reply> {
         match &self.state {

@@ -4,7 +4,8 @@ use tokio::time::Instant;
 
 use super::super::params::{parse_mail_params, parse_rcpt_params};
 use super::super::relay::check_recipient;
-use super::super::reply::{Reply, Status, replies};
+use super::super::replies;
+use super::super::socket::Socket;
 use super::super::state::{Flow, Helo, SessionState, Transaction};
 use super::super::stream::Stream;
 use super::{Session, TLS_HANDSHAKE_TIMEOUT};
@@ -13,8 +14,9 @@ use crate::mail::address::{AddressError, PathRole, parse_path};
 use crate::mail::{Mailbox, Recipient};
 use crate::plugin::apply::accept_recipients;
 use crate::plugin::{Decision, Stage, TxnView};
+use crate::wire::{Reply, Status};
 
-impl Session {
+impl<S: Socket> Session<S> {
     fn offers_starttls(&self) -> bool {
         self.ctx.tls.is_some() && self.listener_tls == ListenTls::Starttls && !self.tls_active()
     }

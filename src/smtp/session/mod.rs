@@ -11,11 +11,12 @@ mod accept;
 mod auth;
 mod content;
 mod envelope;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -23,12 +24,14 @@ use super::command::{Command, parse_command};
 use super::connection::{Connection, Line, ReadError};
 use super::context::SmtpContext;
 use super::proxy;
-use super::reply::{Reply, Status, replies};
+use super::replies;
+use super::socket::Socket;
 use super::state::{Flow, SessionState};
 use super::stream::Stream;
 use crate::config::{ListenConfig, ListenTls};
 use crate::mail::ClientInfo;
 use crate::plugin::{Decision, PluginSession, Stage};
+use crate::wire::{Reply, Status};
 
 /// Counts a refused message (or connection) by stage: `rejected` for 5xx,
 /// `tempfailed` for 4xx.
@@ -46,9 +49,9 @@ const SHUTTING_DOWN: Reply = Reply::new(421, Status(4, 3, 2), "Service shutting 
 /// A load balancer sends its PROXY header at once; waiting longer means it is not one.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Session {
+pub struct Session<S> {
     ctx: Arc<SmtpContext>,
-    conn: Connection,
+    conn: Connection<S>,
     client: ClientInfo,
     state: SessionState,
     plugins: PluginSession,
@@ -63,10 +66,10 @@ pub struct Session {
     errors: u32,
 }
 
-impl Session {
+impl<S: Socket> Session<S> {
     pub fn new(
         ctx: Arc<SmtpContext>,
-        tcp: TcpStream,
+        socket: S,
         client: ClientInfo,
         listener: ListenConfig,
         shutdown: watch::Receiver<bool>,
@@ -75,7 +78,7 @@ impl Session {
         let plugins = PluginSession::new(Arc::clone(&ctx.plugins), ctx.hostname());
         Session {
             ctx,
-            conn: Connection::new(Stream::Plain(tcp)),
+            conn: Connection::new(Stream::Plain(socket)),
             client,
             state: SessionState::AwaitingHelo,
             plugins,
@@ -219,17 +222,17 @@ impl Session {
         if !self.conn.input.is_empty() {
             return true;
         }
-        let Some(Stream::Plain(tcp)) = self.conn.stream_ref() else { return false };
         let deadline = Instant::now() + self.ctx.config.server.greeting_delay.get();
+        let Some(Stream::Plain(socket)) = self.conn.stream_mut() else { return false };
         let mut probe = [0u8; 1];
         loop {
-            match tcp.try_read(&mut probe) {
+            match socket.try_read(&mut probe) {
                 Ok(n) => return n > 0,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => return false,
             }
             // Readiness can be spurious; only data (or EOF) read above counts.
-            if tokio::time::timeout_at(deadline, tcp.readable()).await.is_err() {
+            if tokio::time::timeout_at(deadline, socket.readable()).await.is_err() {
                 return false;
             }
         }
@@ -239,7 +242,7 @@ impl Session {
     fn reply(&mut self, reply: Reply) -> Flow {
         self.conn.queue_reply(&reply);
         // A 452 for too many recipients is flow control (RFC 5321 §4.5.3.1.10), not misbehaviour.
-        if reply.is_error() && reply.status != Status(4, 5, 3) {
+        if reply.is_error() && reply.status != Some(Status(4, 5, 3)) {
             self.errors += 1;
             if self.errors >= self.ctx.config.limits.max_errors {
                 tracing::info!(errors = self.errors, "too many errors");
@@ -286,7 +289,10 @@ impl Session {
                 self.reply(replies::RESET_OK)
             }
             Command::Noop => self.reply(replies::OK),
-            Command::Help => self.reply(replies::HELP),
+            Command::Help => {
+                self.conn.queue_raw(self.ctx.help_reply());
+                Flow::Continue
+            }
             Command::Vrfy => self.reply(replies::VRFY),
             Command::Expn => self.reply(replies::NOT_IMPLEMENTED),
             Command::Quit => {

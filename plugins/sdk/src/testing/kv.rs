@@ -1,45 +1,10 @@
-//! The shape of the host's `kv` interface as a trait, so that greylisting and rate-limit
-//! logic runs against an in-memory store in host tests and against the host in the
-//! plugin; and [`MemoryKv`], that in-memory store, with the host's semantics (TTL set by
-//! `increment` only on creation, counters stored as decimal text) and a clock of its own.
+//! An in-memory store with the host's semantics: TTL set by `increment` only on
+//! creation, counters stored as decimal text, and a clock of its own.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KvError {
-    /// The store is unavailable.
-    Unavailable(String),
-    /// A key or value over the host's limits, or a non-integer under `increment`.
-    Invalid(String),
-}
-
-impl std::fmt::Display for KvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KvError::Unavailable(why) => write!(f, "store unavailable: {why}"),
-            KvError::Invalid(why) => write!(f, "invalid request: {why}"),
-        }
-    }
-}
-
-pub trait Kv {
-    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
-    fn set(&mut self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError>;
-    /// Adds `delta` atomically and returns the new value; `ttl` applies when the key is
-    /// created.
-    fn increment(&mut self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
-}
-
-/// The longest TTL handed to the store: ten years. A configured `pass_ttl = "100000w"`
-/// then means "practically forever" instead of an overflow in some backend.
-pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
-
-/// Milliseconds for the host's `ttl-ms`: at least 1 (0 would expire at once), at most
-/// [`MAX_TTL`].
-pub fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.min(MAX_TTL).as_millis()).unwrap_or(u64::MAX).max(1)
-}
+use crate::kv::{Kv, KvError, ttl_ms};
 
 /// An in-memory store on a manual clock (`now_ms`), for tests.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +17,11 @@ pub struct MemoryKv {
 }
 
 impl MemoryKv {
+    /// An empty store whose clock reads `now_ms`.
+    pub fn at(now_ms: u64) -> MemoryKv {
+        MemoryKv { now_ms, ..MemoryKv::default() }
+    }
+
     fn live(&self, key: &str) -> Option<&(Vec<u8>, Option<u64>)> {
         self.entries.get(key).filter(|(_, expires)| expires.is_none_or(|at| at > self.now_ms))
     }
@@ -108,6 +78,7 @@ impl Kv for MemoryKv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::MAX_TTL;
 
     #[test]
     fn memory_kv_behaves_like_the_host() {

@@ -1,69 +1,15 @@
-//! Replies from a remote server (RFC 5321 §4.2): a three-digit code, possibly over
-//! several lines, with an optional RFC 3463 enhanced status code on the first line.
+//! Parsing replies from a remote server (RFC 5321 §4.2): a three-digit code, possibly
+//! over several lines, with an optional RFC 3463 enhanced status code on the first line.
 
-use std::fmt;
+use std::borrow::Cow;
+
+use super::{Reply, Status};
 
 /// Longest reply line we accept, CRLF included. RFC 5321 allows 512; deployed servers
 /// send longer ones, so we are lenient up to this.
 pub const MAX_LINE: usize = 4096;
 /// Most lines in one reply (an EHLO reply has a dozen or two).
 pub const MAX_LINES: usize = 128;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    /// The enhanced status of the first line, e.g. `(5, 1, 1)`.
-    pub enhanced: Option<(u8, u16, u16)>,
-    /// The text of every line after the code (and after the enhanced status on the
-    /// first line), joined with `\n`.
-    pub text: String,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
-    pub fn is_intermediate(&self) -> bool {
-        (300..400).contains(&self.code)
-    }
-    pub fn is_transient(&self) -> bool {
-        (400..500).contains(&self.code)
-    }
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
-    }
-
-    /// The RFC 3463 status for a DSN: the enhanced code when the server gave one, else
-    /// derived from the basic code (RFC 3463 §3: `X.0.0`).
-    pub fn status(&self) -> String {
-        match self.enhanced {
-            Some((class, subject, detail)) => format!("{class}.{subject}.{detail}"),
-            None => format!("{}.0.0", self.code / 100),
-        }
-    }
-
-    /// The lines after the first (EHLO keywords).
-    pub fn lines(&self) -> impl Iterator<Item = &str> {
-        self.text.split('\n')
-    }
-}
-
-impl fmt::Display for Reply {
-    /// `550 5.1.1 text`, with multi-line text joined by spaces: how DSNs and logs show it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
-        if let Some((class, subject, detail)) = self.enhanced {
-            write!(f, " {class}.{subject}.{detail}")?;
-        }
-        for (i, line) in self.text.split('\n').enumerate() {
-            if i == 0 && line.is_empty() {
-                continue;
-            }
-            write!(f, " {line}")?;
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplyError {
@@ -123,26 +69,16 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
             break;
         }
     }
-    Ok(Some((Reply { code, enhanced, text }, pos)))
+    Ok(Some((Reply { code, status: enhanced, text: Cow::Owned(text) }, pos)))
 }
 
 /// Splits `5.1.1 text` into the status and the text, when the status's class agrees
 /// with the reply code (RFC 3463 §2).
-fn split_enhanced(body: &str, code: u16) -> (Option<(u8, u16, u16)>, &str) {
+fn split_enhanced(body: &str, code: u16) -> (Option<Status>, &str) {
     let (first, rest) = body.split_once(' ').unwrap_or((body, ""));
-    let mut parts = first.split('.');
-    let parsed = (|| {
-        let class: u8 = parts.next()?.parse().ok()?;
-        let subject = parts.next().filter(|p| (1..=3).contains(&p.len()))?.parse().ok()?;
-        let detail = parts.next().filter(|p| (1..=3).contains(&p.len()))?.parse().ok()?;
-        if parts.next().is_some() || u16::from(class) != code / 100 {
-            return None;
-        }
-        Some((class, subject, detail))
-    })();
-    match parsed {
-        Some(status) => (Some(status), rest),
-        None => (None, body),
+    match first.parse::<Status>() {
+        Ok(status) if u16::from(status.class()) == code / 100 => (Some(status), rest),
+        _ => (None, body),
     }
 }
 
@@ -159,17 +95,17 @@ mod tests {
     #[test]
     fn single_and_multi_line_replies() {
         let r = parse("250 2.1.5 Ok\r\n");
-        assert_eq!((r.code, r.enhanced, r.text.as_str()), (250, Some((2, 1, 5)), "Ok"));
+        assert_eq!((r.code, r.status, &*r.text), (250, Some(Status(2, 1, 5)), "Ok"));
         assert_eq!(r.to_string(), "250 2.1.5 Ok");
         let r = parse("250-mx.test hello\r\n250-PIPELINING\r\n250 SIZE 1000\r\n");
         assert_eq!(r.lines().collect::<Vec<_>>(), ["mx.test hello", "PIPELINING", "SIZE 1000"]);
         let r = parse("550-5.1.1 no such\r\n550 5.1.1 user\r\n");
-        assert_eq!(r.status(), "5.1.1");
+        assert_eq!(r.effective_status(), Status(5, 1, 1));
         assert_eq!(r.to_string(), "550 5.1.1 no such user");
         let r = parse("451 try later\r\n");
-        assert_eq!((r.enhanced, r.status().as_str()), (None, "4.0.0"));
+        assert_eq!((r.status, r.effective_status()), (None, Status(4, 0, 0)));
         // A status whose class disagrees with the code is text.
-        assert_eq!(parse("250 5.1.1 odd\r\n").enhanced, None);
+        assert_eq!(parse("250 5.1.1 odd\r\n").status, None);
         assert_eq!(parse("220\r\n").text, "");
     }
 

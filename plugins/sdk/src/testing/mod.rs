@@ -1,0 +1,13 @@
+//! Helpers for plugins' host tests (`cargo test`), behind the feature `testing`: list
+//! the SDK again under `[dev-dependencies]` with `features = ["testing"]`.
+//!
+//! Config values built by hand or from TOML text (as the server would hand them over),
+//! a resolver answering from a table, and an in-memory store with the host's semantics.
+
+mod dns;
+mod kv;
+mod values;
+
+pub use dns::FakeDns;
+pub use kv::MemoryKv;
+pub use values::{from_toml, list, parse_clean, read_fixture, strings, table, text};
