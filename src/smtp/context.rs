@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 use super::replies;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
@@ -15,6 +16,8 @@ pub struct SmtpContext {
     pub tls: Option<TlsAcceptor>,
     pub queue: Arc<Queue>,
     pub plugins: Arc<PluginHost>,
+    /// Arrival times come from here.
+    pub clock: SharedClock,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -54,6 +57,7 @@ impl SmtpContext {
             tls,
             queue,
             plugins,
+            clock: crate::clock::system(),
         }
     }
 

@@ -2,7 +2,6 @@
 //! changes, then the queue. Only a durable write earns the 250.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::super::data::DataDecoder;
 use super::super::received::{count_received, protocol, received_header};
@@ -146,7 +145,7 @@ impl<S: Socket> Session<S> {
         if dropped(id, &notes, &recipients) {
             return self.reply(accepted);
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = self.ctx.clock.now_secs();
         let envelope = Envelope {
             id,
             arrived: now,
