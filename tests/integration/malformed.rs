@@ -287,7 +287,9 @@ fn recipient_limit_answers_452() {
 
 #[test]
 fn connection_limits_answer_421() {
-    let sluice = Sluice::start("[limits]\nmax_connections_per_ip = 2\n");
+    // Loopback is in relay.networks by default, which is exempt from the per-IP limit.
+    let sluice =
+        Sluice::start("[relay]\ndomains = [\"example.com\"]\nnetworks = []\n[limits]\nmax_connections_per_ip = 2\n");
     let (_a, ga) = Client::connect(sluice.addr);
     let (_b, gb) = Client::connect(sluice.addr);
     assert_eq!((ga.code, gb.code), (220, 220));
@@ -314,4 +316,14 @@ fn idle_clients_time_out_with_421() {
     let r = c.read_reply();
     assert_eq!((r.code, r.status()), (421, "4.4.2"));
     assert!(c.is_closed());
+}
+
+#[test]
+fn relay_networks_are_exempt_from_the_per_ip_limit() {
+    let sluice = Sluice::start("[limits]\nmax_connections = 4\nmax_connections_per_ip = 2\n");
+    let clients: Vec<_> = (0..4).map(|_| Client::connect(sluice.addr)).collect();
+    let codes: Vec<u16> = clients.iter().map(|(_, greeting)| greeting.code).collect();
+    assert_eq!(codes, [220, 220, 220, 220], "our own networks may hold more than 2");
+    let (_c, refused) = Client::connect(sluice.addr);
+    assert_eq!((refused.code, refused.status()), (421, "4.7.0"), "the global limit still holds");
 }
