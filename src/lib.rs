@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod dns;
+pub mod fsync;
 pub mod kv;
 pub mod mail;
 pub mod plugin;

@@ -14,6 +14,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use super::KvError;
 use super::memory::parse_counter;
 use crate::clock::{self, SharedClock};
+use crate::fsync;
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -68,10 +69,11 @@ impl EmbeddedKv {
     }
 
     pub fn open_with_clock(path: &Path, clock: SharedClock) -> Result<EmbeddedKv, KvError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(failed)?;
-        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fsync::create_dir_all_durable(dir).map_err(failed)?;
         let db = Arc::new(Database::create(path).map_err(|e| failed(format!("{}: {e}", path.display())))?);
+        // redb syncs the file, not the directory: make a new database file's name durable.
+        fsync::sync_dir(dir).map_err(failed)?;
         let write = db.begin_write().map_err(failed)?;
         write.open_table(TABLE).map_err(failed)?;
         write.commit().map_err(failed)?;

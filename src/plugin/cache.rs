@@ -7,10 +7,13 @@
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::Path;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::fsync;
 
 fn key(engine: &Engine, wasm: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, wasm);
@@ -43,10 +46,15 @@ pub fn load_component(engine: &Engine, wasm: &[u8], cache_dir: &Path) -> wasmtim
 }
 
 fn store(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)?;
+    fsync::create_dir_all_durable(dir)?;
     let bytes = component.serialize()?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, bytes)?;
+    // Synced before the rename: after a power cut the name must not point at a torn
+    // artifact, whose native code would be loaded.
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
     fs::rename(&tmp, path)?;
+    fsync::sync_dir(dir)?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::segment_id::SegmentId;
+use crate::fsync;
 
 #[derive(Clone, Debug)]
 pub struct QueueDir {
@@ -34,11 +35,12 @@ impl QueueDir {
     /// Opens the queue directory, creating it if needed (for the server).
     pub fn create(root: &Path) -> io::Result<QueueDir> {
         let dir = QueueDir { root: root.to_path_buf() };
+        // The queue directory itself (a fresh install creates it) and the
+        // subdirectories must survive a power cut: every new name's parent is fsynced.
         for sub in [dir.tmp(), dir.segments(), dir.corrupt()] {
-            fs::create_dir_all(&sub)?;
+            fsync::create_dir_all_durable(&sub)?;
         }
-        // The subdirectories themselves must survive a crash.
-        fs::File::open(&dir.root)?.sync_all()?;
+        fsync::sync_dir(&dir.root)?;
         Ok(dir)
     }
 

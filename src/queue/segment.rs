@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use super::dir::QueueDir;
 use super::format;
 use super::segment_id::SegmentId;
+use crate::fsync;
 
 /// Creates a segment the durable way: written in tmp/, fsynced, renamed into
 /// segments/, and segments/ fsynced. Returns it open for appending.
@@ -17,7 +18,7 @@ pub fn create(dir: &QueueDir, id: SegmentId) -> io::Result<File> {
         .write_all(&format::segment_header())
         .and_then(|()| file.sync_all())
         .and_then(|()| fs::rename(&tmp_path, &final_path))
-        .and_then(|()| File::open(dir.segments())?.sync_all());
+        .and_then(|()| fsync::sync_dir(&dir.segments()));
     if let Err(e) = created {
         let _ = fs::remove_file(&tmp_path);
         let _ = fs::remove_file(&final_path);

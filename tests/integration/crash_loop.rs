@@ -30,6 +30,11 @@ fn smtp_source() -> Option<String> {
 /// One message with `marker`, tolerating a server that dies at any point. True only
 /// if the final reply was 250.
 fn send_marked(addr: SocketAddr, marker: &str, body: &str) -> std::io::Result<bool> {
+    send_marked_to(addr, marker, body, &["bob@example.com"])
+}
+
+/// [`send_marked`] to these recipients (all must be accepted).
+pub fn send_marked_to(addr: SocketAddr, marker: &str, body: &str, rcpts: &[&str]) -> std::io::Result<bool> {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut writer = stream.try_clone()?;
@@ -54,9 +59,15 @@ fn send_marked(addr: SocketAddr, marker: &str, body: &str) -> std::io::Result<bo
     if reply()? != 220
         || !step("EHLO client.example\r\n", 250, &mut reply)?
         || !step("MAIL FROM:<alice@example.org>\r\n", 250, &mut reply)?
-        || !step("RCPT TO:<bob@example.com>\r\n", 250, &mut reply)?
-        || !step("DATA\r\n", 354, &mut reply)?
     {
+        return Ok(false);
+    }
+    for rcpt in rcpts {
+        if !step(&format!("RCPT TO:<{rcpt}>\r\n"), 250, &mut reply)? {
+            return Ok(false);
+        }
+    }
+    if !step("DATA\r\n", 354, &mut reply)? {
         return Ok(false);
     }
     let content = format!("Subject: {marker}\r\nX-Marker: {marker}\r\n\r\n{body}{marker}\r\n.\r\n");
@@ -106,7 +117,7 @@ fn background_load(program: String, addr: SocketAddr, stop: Arc<AtomicBool>) -> 
 
 /// A free port below the ephemeral range: while the server is down between a kill and
 /// its restart, no outgoing connection of a parallel test can take it.
-fn fixed_port() -> u16 {
+pub fn fixed_port() -> u16 {
     let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse().ok()))

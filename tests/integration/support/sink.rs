@@ -73,6 +73,8 @@ pub struct Transaction {
     pub content: Vec<u8>,
     pub tls: bool,
     pub helo: String,
+    /// When the end of data was accepted (just before the `250`).
+    pub at: Instant,
 }
 
 pub struct Sink {
@@ -379,6 +381,7 @@ impl Shared {
                             content,
                             tls: conn.tls,
                             helo: helo.clone(),
+                            at: Instant::now(),
                         });
                         conn.send("250 2.0.0 queued\r\n");
                     }
