@@ -103,7 +103,8 @@ mod from_v0_2 {
 #[cfg(test)]
 mod tests {
     /// Released WIT files, frozen: a change to one breaks every plugin built against
-    /// it. A new version goes into a new directory instead.
+    /// it. A new version goes into a new directory instead. `wit/v0.2.0/` joins the
+    /// list when a release ships it.
     const FROZEN: &[(&str, &str)] =
         &[("wit/v0.1.0/plugin.wit", "f2445d8cf6664fa977fb9d0c56ead22a8f23f5ac82831245462370353cf405df")];
 

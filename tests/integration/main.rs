@@ -24,3 +24,4 @@ mod session;
 mod smarthost;
 mod smuggling;
 mod tls;
+mod wit_versions;
