@@ -38,7 +38,7 @@ fn host(runtime: &tokio::runtime::Runtime) -> Arc<PluginHost> {
         memory: ByteSize(32 << 20),
         config: toml::Table::new(),
         // Measures instantiation with every call: a fresh instance per session.
-        reuse_instances: false,
+        reuse_instances: Some(false),
     };
     let cache = std::env::temp_dir().join("sluice-bench-plugin-cache");
     runtime.block_on(async {

@@ -3,7 +3,7 @@
 # componentize-js (StarlingMonkey, a SpiderMonkey build for WASI, snapshotted with Wizer).
 #
 #   ./build.sh              # -> external-tagger.wasm (gitignored), imports log + config
-#   ./build.sh --full-world # -> external-tagger-full-world.wasm, against ../../wit/plugin.wit
+#   ./build.sh --full-world # -> external-tagger-full-world.wasm, against ../../wit/v0.2.0/plugin.wit
 #                           # world `plugin` as is:
 #                           # imports dns and kv as well, so it needs all four grants
 #
@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 
 # Nothing to do when the component is newer than everything it is built from.
 if [ "${1:-}" != "--full-world" ] && [ -f external-tagger.wasm ] &&
-    [ -z "$(find src wit ../../wit/plugin.wit package.json package-lock.json build.sh -newer external-tagger.wasm 2>/dev/null)" ]; then
+    [ -z "$(find src wit ../../wit/v0.2.0/plugin.wit package.json package-lock.json build.sh -newer external-tagger.wasm 2>/dev/null)" ]; then
     echo "up to date: $(pwd)/external-tagger.wasm"
     exit 0
 fi
@@ -29,16 +29,16 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # The world: wit/tagger.wit (imports log and config only) with the server's contract,
-# ../../wit/plugin.wit, as its dependency. Built against the full `plugin` world, the
+# ../../wit/v0.2.0/plugin.wit, as its dependency. Built against the full `plugin` world, the
 # component would import dns and kv as well and need those grants too.
 rm -rf build
 mkdir -p build/wit/deps/sluice-plugin
 cp wit/tagger.wit build/wit/
-cp ../../wit/plugin.wit build/wit/deps/sluice-plugin/
+cp ../../wit/v0.2.0/plugin.wit build/wit/deps/sluice-plugin/
 world=(--wit build/wit --world-name tagger)
 out=external-tagger.wasm
 if [ "${1:-}" = "--full-world" ]; then
-    world=(--wit ../../wit/plugin.wit --world-name plugin)
+    world=(--wit ../../wit/v0.2.0/plugin.wit --world-name plugin)
     out=external-tagger-full-world.wasm
 fi
 

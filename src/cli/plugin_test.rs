@@ -169,7 +169,7 @@ fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
         memory: args.memory,
         config: table,
         // Every case starts from a fresh instance, as a session without reuse would.
-        reuse_instances: false,
+        reuse_instances: Some(false),
     })
 }
 

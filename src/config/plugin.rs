@@ -36,9 +36,10 @@ pub struct PluginConfig {
     pub config: toml::Table,
     /// Let an instance serve later sessions (one at a time) instead of starting afresh
     /// for each: for plugins that keep nothing about a session in their globals, and
-    /// whose set-up (parsing config, compiling rules) costs more than a call.
+    /// whose set-up (parsing config, compiling rules) costs more than a call. Unset:
+    /// what the plugin declares in `describe` (never, for sluice:plugin@0.1).
     #[serde(default)]
-    pub reuse_instances: bool,
+    pub reuse_instances: Option<bool>,
 }
 
 fn no_grants() -> Spanned<Vec<Spanned<String>>> {

@@ -59,10 +59,15 @@ impl PluginHost {
             tracing::info!(
                 plugin = %plugin.name.get_ref(),
                 version = %loaded.version,
+                interface = %loaded.interface,
                 stages = ?loaded.stages.names(),
                 grants = ?plugin.grants.get_ref().iter().map(|g| g.get_ref().as_str()).collect::<Vec<_>>(),
+                reuse = %loaded.reuse.describe(),
                 "plugin loaded"
             );
+            if let Some(notice) = loaded.interface.line.notice() {
+                tracing::warn!(plugin = %plugin.name.get_ref(), interface = %loaded.interface, "{notice}");
+            }
             host.push(loaded);
         }
         Ok(host)

@@ -1,4 +1,5 @@
-//! Instances kept between sessions for plugins configured with `reuse_instances`, so
+//! Instances kept between sessions for plugins that are reused (`reuse_instances`, by
+//! default what the plugin declares), so
 //! that a plugin's set-up (reading its config, compiling its rules) runs once per
 //! instance rather than once per SMTP session.
 
@@ -27,10 +28,10 @@ pub struct IdleInstances {
 }
 
 impl IdleInstances {
-    /// Room for none unless the plugin is configured for reuse; otherwise for up to an
-    /// eighth of the instance slots free at load.
-    pub fn new(plugin: &PluginShared, free_slots: usize) -> IdleInstances {
-        let capacity = if plugin.reuse_instances { (free_slots / 8).min(MAX_IDLE) } else { 0 };
+    /// Room for none unless the plugin is reused; otherwise for up to an eighth of the
+    /// instance slots free at load.
+    pub fn new(plugin: &PluginShared, reuse: bool, free_slots: usize) -> IdleInstances {
+        let capacity = if reuse { (free_slots / 8).min(MAX_IDLE) } else { 0 };
         IdleInstances { plugin: plugin.name.clone(), instances: Mutex::new(VecDeque::new()), capacity }
     }
 

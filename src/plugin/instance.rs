@@ -8,8 +8,8 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{Plugin, PluginPre};
 use super::engine::PluginEngine;
+use super::hooks::{Hooks, HooksPre};
 use super::output::Invalid;
 use super::shared::{PluginShared, Services};
 use super::state::PluginState;
@@ -77,7 +77,7 @@ impl std::error::Error for CpuTimeExceeded {}
 
 pub struct Instance {
     store: Store<PluginState>,
-    bindings: Plugin,
+    hooks: Hooks,
     _slot: OwnedSemaphorePermit,
     /// Sessions it has finished serving (see `reuse_instances`).
     sessions: u32,
@@ -91,7 +91,7 @@ impl Instance {
     /// plugin's wall time.
     pub async fn new(
         engine: &PluginEngine,
-        pre: &PluginPre<PluginState>,
+        pre: &HooksPre,
         plugin: &Arc<PluginShared>,
         services: &Arc<Services>,
         slots: &Arc<Semaphore>,
@@ -123,21 +123,21 @@ impl Instance {
         store.data_mut().ticks_left = PluginEngine::ticks(plugin.cpu_time);
         store.set_epoch_deadline(1);
         let remaining = plugin.wall_time.saturating_sub(started.elapsed());
-        let bindings = match tokio::time::timeout(remaining, pre.instantiate_async(&mut store)).await {
+        let hooks = match tokio::time::timeout(remaining, pre.instantiate(&mut store)).await {
             Err(_) => return Err(Failure::WallTime),
             Ok(Err(error)) => {
                 return Err(classify(&error, &store).unwrap_or_else(|| Failure::Unavailable(first_line(&error))));
             }
-            Ok(Ok(bindings)) => bindings,
+            Ok(Ok(hooks)) => hooks,
         };
-        Ok(Instance { store, bindings, _slot: slot, sessions: 0, in_call: false })
+        Ok(Instance { store, hooks, _slot: slot, sessions: 0, in_call: false })
     }
 
     /// Calls into the instance. After any failure the instance must be dropped: its
     /// state is unknown (a call cut off by a timeout leaves it mid-execution).
     pub async fn call<R>(
         &mut self,
-        call: impl AsyncFnOnce(&Plugin, &mut Store<PluginState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&Hooks, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
         let plugin = Arc::clone(&self.store.data().plugin);
         let state = self.store.data_mut();
@@ -146,7 +146,7 @@ impl Instance {
         state.deadline = tokio::time::Instant::now() + plugin.wall_time;
         self.store.set_epoch_deadline(1);
         self.in_call = true;
-        let outcome = tokio::time::timeout(plugin.wall_time, call(&self.bindings, &mut self.store)).await;
+        let outcome = tokio::time::timeout(plugin.wall_time, call(&self.hooks, &mut self.store)).await;
         self.in_call = false;
         match outcome {
             Err(_) => Err(Failure::WallTime),

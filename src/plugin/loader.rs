@@ -1,5 +1,6 @@
-//! Loading a plugin: read, compile (or take from the cache), check its imports
-//! against its grants, pre-instantiate, and ask it to describe itself.
+//! Loading a plugin: read, compile (or take from the cache), tell which interface
+//! version it targets, check its imports against that version and its grants,
+//! pre-instantiate, and ask it to describe itself.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,27 +8,31 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::PluginPre;
-use super::bindings::exports::sluice::plugin::hooks::PluginInfo as WitInfo;
 use super::bindings::sluice::plugin::types::Stage as WitStage;
 use super::cache;
 use super::engine::PluginEngine;
+use super::hooks::HooksPre;
 use super::idle::IdleInstances;
 use super::instance::Instance;
 use super::shared::{LogLimiter, PluginShared, Services};
 use super::stage::{Stage, StageSet};
 use super::state::PluginState;
+use super::version::{Interface, Line};
 use crate::config::{Grant, PluginConfig};
 
 /// A plugin ready to be instantiated.
 pub struct LoadedPlugin {
     pub shared: Arc<PluginShared>,
-    pub pre: PluginPre<PluginState>,
+    pub pre: HooksPre,
+    /// The `sluice:plugin` version it targets.
+    pub interface: Interface,
     pub version: String,
     /// The name the plugin gives itself (the config's name is the one used).
     pub declared_name: String,
     pub stages: StageSet,
-    /// Instances waiting for their next session (`reuse_instances` only).
+    /// Whether its instances serve later sessions, and who decided.
+    pub reuse: Reuse,
+    /// Instances waiting for their next session (when reused).
     pub idle: IdleInstances,
 }
 
@@ -36,6 +41,29 @@ pub struct LoadedPlugin {
 pub struct LoadError {
     pub at: ErrorSite,
     pub message: String,
+}
+
+/// Whether a plugin's instances serve later sessions: the admin's `reuse_instances`,
+/// or else what the plugin declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    Configured(bool),
+    Declared(bool),
+}
+
+impl Reuse {
+    pub fn enabled(self) -> bool {
+        matches!(self, Reuse::Configured(true) | Reuse::Declared(true))
+    }
+
+    /// Such as "reused (declared by the plugin)".
+    pub fn describe(self) -> String {
+        let (on, by) = match self {
+            Reuse::Configured(on) => (on, "reuse_instances"),
+            Reuse::Declared(on) => (on, "declared by the plugin"),
+        };
+        format!("{} ({by})", if on { "reused" } else { "fresh per session" })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +99,14 @@ const WASI_ALLOWED: &[&str] = &[
     "wasi:random/insecure-seed",
 ];
 
-/// Checks one import; `Err` says why it is refused.
-fn check_import(name: &str, grants: &[Grant]) -> Result<(), (ErrorSite, String)> {
+/// Checks one import of a component whose hooks are of `line`; `Err` says why it is
+/// refused.
+fn check_import(name: &str, line: Line, grants: &[Grant]) -> Result<(), (ErrorSite, String)> {
     let (interface, version) = name.split_once('@').unwrap_or((name, ""));
     if let Some(ours) = interface.strip_prefix("sluice:plugin/") {
-        if !version.starts_with("0.1.") {
-            return Err((ErrorSite::Path, format!("was built for {name}; this server provides sluice:plugin@0.1")));
+        if !version.starts_with(line.prefix()) {
+            let hooks = line.prefix().trim_end_matches('.');
+            return Err((ErrorSite::Path, format!("imports {name} but exports sluice:plugin/hooks@{hooks}")));
         }
         let needed = match ours {
             "types" | "message" => return Ok(()),
@@ -122,11 +152,13 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
             format!("{} is not a usable WebAssembly component: {}", path.display(), root_cause(&e)),
         )
     })?;
+    let interface = Interface::of(&component, engine).map_err(|why| error(ErrorSite::Path, name, why))?;
     let grants = config.granted();
-    check_imports(&component, engine, &grants).map_err(|(at, why)| error(at, name, why))?;
-    let pre = ctx.linker.instantiate_pre(&component).and_then(PluginPre::new).map_err(|e| {
-        error(ErrorSite::Path, name, format!("does not fit the sluice:plugin world: {}", root_cause(&e)))
-    })?;
+    check_imports(&component, engine, interface.line, &grants).map_err(|(at, why)| error(at, name, why))?;
+    let pre =
+        ctx.linker.instantiate_pre(&component).and_then(|pre| HooksPre::new(interface.line, pre)).map_err(|e| {
+            error(ErrorSite::Path, name, format!("does not fit the {interface} world: {}", root_cause(&e)))
+        })?;
     let shared = Arc::new(PluginShared {
         name: name.to_string(),
         grants,
@@ -137,13 +169,12 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         config: config.config.clone(),
         log_limiter: LogLimiter::new(ctx.log_rate),
         peak_memory: Default::default(),
-        reuse_instances: config.reuse_instances,
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await
         .map_err(|f| error(ErrorSite::Path, name, format!("failed to start: {f}")))?;
-    let info: WitInfo = instance
-        .call(async |plugin, store| plugin.sluice_plugin_hooks().call_describe(store).await)
+    let info = instance
+        .call(async |hooks, store| hooks.describe(store).await)
         .await
         .map_err(|f| error(ErrorSite::Path, name, format!("describe failed: {f}")))?;
     if info.name.len() > 64 || info.version.len() > 64 {
@@ -156,19 +187,30 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         WitStage::RcptTo => Stage::RcptTo,
         WitStage::Data => Stage::Data,
     });
-    let idle = IdleInstances::new(&shared, ctx.slots.available_permits());
+    let reuse = config.reuse_instances.map_or(Reuse::Declared(info.reuse_instances), Reuse::Configured);
+    let idle = IdleInstances::new(&shared, reuse.enabled(), ctx.slots.available_permits());
     // The instance that answered `describe` is as good as a fresh one.
     idle.give(instance);
-    Ok(LoadedPlugin { shared, pre, version: info.version, declared_name: info.name, stages: stages.collect(), idle })
+    Ok(LoadedPlugin {
+        shared,
+        pre,
+        interface,
+        version: info.version,
+        declared_name: info.name,
+        stages: stages.collect(),
+        reuse,
+        idle,
+    })
 }
 
 fn check_imports(
     component: &Component,
     engine: &wasmtime::Engine,
+    line: Line,
     grants: &[Grant],
 ) -> Result<(), (ErrorSite, String)> {
     for (name, _) in component.component_type().imports(engine) {
-        check_import(name, grants)?;
+        check_import(name, line, grants)?;
     }
     Ok(())
 }
@@ -185,17 +227,27 @@ mod tests {
     #[test]
     fn imports_need_grants_and_only_the_wasi_subset_is_allowed() {
         let dns = [Grant::Dns];
-        assert!(check_import("sluice:plugin/types@0.1.0", &[]).is_ok());
-        assert!(check_import("sluice:plugin/message@0.1.0", &[]).is_ok());
-        assert!(check_import("sluice:plugin/dns@0.1.0", &dns).is_ok());
-        assert_eq!(check_import("sluice:plugin/kv@0.1.0", &dns).unwrap_err().0, ErrorSite::Grants);
-        assert_eq!(check_import("sluice:plugin/dns@0.2.0", &dns).unwrap_err().0, ErrorSite::Path);
-        assert!(check_import("wasi:io/streams@0.2.0", &[]).is_ok());
-        assert!(check_import("wasi:clocks/wall-clock@0.2.6", &[]).is_ok());
-        assert!(check_import("wasi:filesystem/types@0.2.0", &[]).is_err());
-        assert!(check_import("wasi:filesystem/preopens@0.2.0", &[]).is_err());
-        assert!(check_import("wasi:sockets/tcp@0.2.0", &[]).is_err());
-        assert!(check_import("wasi:http/outgoing-handler@0.2.0", &[]).is_err());
-        assert!(check_import("evil:host/exec", &[]).is_err());
+        let check = |name, grants: &[Grant]| check_import(name, Line::V0_1, grants);
+        assert!(check("sluice:plugin/types@0.1.0", &[]).is_ok());
+        assert!(check("sluice:plugin/message@0.1.0", &[]).is_ok());
+        assert!(check("sluice:plugin/dns@0.1.0", &dns).is_ok());
+        assert_eq!(check("sluice:plugin/kv@0.1.0", &dns).unwrap_err().0, ErrorSite::Grants);
+        assert!(check("wasi:io/streams@0.2.0", &[]).is_ok());
+        assert!(check("wasi:clocks/wall-clock@0.2.6", &[]).is_ok());
+        assert!(check("wasi:filesystem/types@0.2.0", &[]).is_err());
+        assert!(check("wasi:filesystem/preopens@0.2.0", &[]).is_err());
+        assert!(check("wasi:sockets/tcp@0.2.0", &[]).is_err());
+        assert!(check("wasi:http/outgoing-handler@0.2.0", &[]).is_err());
+        assert!(check("evil:host/exec", &[]).is_err());
+    }
+
+    #[test]
+    fn imports_are_of_the_line_the_hooks_are() {
+        let dns = [Grant::Dns];
+        assert!(check_import("sluice:plugin/dns@0.2.0", Line::V0_2, &dns).is_ok());
+        assert!(check_import("sluice:plugin/dns@0.2.4", Line::V0_2, &dns).is_ok(), "any 0.2.x");
+        assert_eq!(check_import("sluice:plugin/dns@0.2.0", Line::V0_1, &dns).unwrap_err().0, ErrorSite::Path);
+        let (_, why) = check_import("sluice:plugin/kv@0.1.0", Line::V0_2, &[Grant::Kv]).unwrap_err();
+        assert!(why.contains("exports sluice:plugin/hooks@0.2"), "{why}");
     }
 }

@@ -23,8 +23,6 @@ pub struct PluginShared {
     pub log_limiter: LogLimiter,
     /// The most memory any instance of it has grown to.
     pub peak_memory: AtomicU64,
-    /// Instances outlive their session (`reuse_instances`).
-    pub reuse_instances: bool,
 }
 
 /// Host services shared by all plugins.

@@ -26,3 +26,4 @@ mod session;
 mod smarthost;
 mod smuggling;
 mod tls;
+mod wit_versions;

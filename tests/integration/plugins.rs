@@ -328,28 +328,32 @@ fn the_kv_store_is_shared_by_sessions_and_private_to_the_plugin() {
     assert_eq!(counts, ["1", "2", "3"]);
 }
 
+/// Runs three sessions through a server with `plugins` (a testing plugin doing
+/// `instance-calls` at data) and returns how many calls the instance serving each had
+/// made: all 1 when every session gets a fresh instance.
+pub fn instance_calls(plugins: &str) -> Vec<String> {
+    let sluice = server(plugins);
+    for _ in 0..3 {
+        let (mut c, _) = Client::connect(sluice.addr);
+        assert_eq!(c.send_mail("alice@example.org", &["bob@example.com"], "Subject: n\r\n\r\nx").code, 250);
+        assert_eq!(c.cmd("QUIT").code, 221);
+        assert!(c.is_closed());
+        // The session hands its instances back as its task ends, just after closing.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sluice
+        .queued()
+        .iter()
+        .map(|q| {
+            let text = String::from_utf8_lossy(&q.message).to_string();
+            text.lines().find_map(|l| l.strip_prefix("X-Instance-Calls: ").map(str::to_string)).unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn reused_instances_serve_later_sessions_and_fresh_ones_do_not() {
-    let calls = |extra: &str| -> Vec<String> {
-        let plugins = testing("calls", extra, "stage = \"data\"\naction = \"instance-calls\"");
-        let sluice = server(&plugins);
-        for _ in 0..3 {
-            let (mut c, _) = Client::connect(sluice.addr);
-            assert_eq!(c.send_mail("alice@example.org", &["bob@example.com"], "Subject: n\r\n\r\nx").code, 250);
-            assert_eq!(c.cmd("QUIT").code, 221);
-            assert!(c.is_closed());
-            // The session hands its instances back as its task ends, just after closing.
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        sluice
-            .queued()
-            .iter()
-            .map(|q| {
-                let text = String::from_utf8_lossy(&q.message).to_string();
-                text.lines().find_map(|l| l.strip_prefix("X-Instance-Calls: ").map(str::to_string)).unwrap()
-            })
-            .collect()
-    };
+    let calls = |extra: &str| instance_calls(&testing("calls", extra, "stage = \"data\"\naction = \"instance-calls\""));
     assert_eq!(calls(""), ["1", "1", "1"]);
     assert_eq!(calls("reuse_instances = true"), ["1", "2", "3"]);
 }
@@ -384,7 +388,7 @@ fn check_config_names_the_plugin_in_every_problem() {
         (plugin_entry("core", core_module.to_str().unwrap(), "[]"), "plugin \"core\": "),
         (
             plugin_entry("greedy", testing.to_str().unwrap(), "[\"config\", \"log\"]"),
-            "plugin \"greedy\": imports sluice:plugin/dns@0.1.0 but is not granted \"dns\"",
+            "plugin \"greedy\": imports sluice:plugin/dns@0.2.0 but is not granted \"dns\"",
         ),
         (
             plugin_entry("typo", testing.to_str().unwrap(), "[\"config\", \"filesystem\"]"),

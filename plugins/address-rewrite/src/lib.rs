@@ -68,7 +68,7 @@ pub struct AddressRewrite;
 
 impl Plugin for AddressRewrite {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::MailFrom, Stage::RcptTo, Stage::Data)
+        sluice_plugin::plugin_info!(Stage::MailFrom, Stage::RcptTo, Stage::Data).reusable()
     }
 
     fn mail_from(_session: &Session, txn: &Transaction) -> MailFromResult {

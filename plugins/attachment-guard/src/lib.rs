@@ -36,7 +36,7 @@ pub struct AttachmentGuard;
 
 impl Plugin for AttachmentGuard {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Data)
+        sluice_plugin::plugin_info!(Stage::Data).reusable()
     }
 
     fn data(_session: &Session, _txn: &Transaction, message: &Message) -> DataResult {

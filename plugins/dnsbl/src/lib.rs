@@ -39,7 +39,7 @@ pub struct Dnsbl;
 
 impl Plugin for Dnsbl {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Connect)
+        sluice_plugin::plugin_info!(Stage::Connect).reusable()
     }
 
     fn connect(session: &Session) -> Outcome {

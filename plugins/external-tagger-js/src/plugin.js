@@ -2,15 +2,15 @@
 // domains with "[EXTERNAL]", at DATA. Built with componentize-js against the narrow
 // world in wit/tagger.wit (log + config only); see build.sh and plugins/README.md.
 
-import { get } from 'sluice:plugin/config@0.1.0';
-import { write } from 'sluice:plugin/log@0.1.0';
+import { get } from 'sluice:plugin/config@0.2.0';
+import { write } from 'sluice:plugin/log@0.2.0';
 
 import { classify, readConfig, taggedSubject } from './tagger.js';
 
 const NAME = 'external-tagger';
 const VERSION = '0.1.0';
 
-// Read once per instance (an instance lives for one SMTP session at most).
+// Read once per instance (an instance may serve several sessions, one after the other).
 let settings;
 function config() {
   if (settings === undefined) {
@@ -40,7 +40,8 @@ function logged(hook) {
 
 export const hooks = {
   describe() {
-    return { name: NAME, version: VERSION, stages: ['data'] };
+    // Reusable: the only global is the parsed config (`settings`).
+    return { name: NAME, version: VERSION, stages: ['data'], reuseInstances: true };
   },
   // Never called (not in `stages`), but every export of the world must exist.
   connect: () => outcome(),

@@ -7,7 +7,7 @@ pub struct Forbidden;
 
 impl Plugin for Forbidden {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Connect)
+        sluice_plugin::plugin_info!(Stage::Connect).reusable()
     }
 
     fn connect(_session: &Session) -> Outcome {

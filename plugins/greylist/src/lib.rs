@@ -43,7 +43,7 @@ pub struct Greylist;
 
 impl Plugin for Greylist {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::RcptTo)
+        sluice_plugin::plugin_info!(Stage::RcptTo).reusable()
     }
 
     fn rcpt_to(session: &Session, txn: &Transaction, rcpt: &Recipient) -> RcptToResult {

@@ -37,7 +37,7 @@ pub struct HeloChecks;
 
 impl Plugin for HeloChecks {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Helo)
+        sluice_plugin::plugin_info!(Stage::Helo).reusable()
     }
 
     fn helo(session: &Session) -> Outcome {

@@ -6,7 +6,7 @@ pub struct Noop;
 
 impl Plugin for Noop {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data)
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data).reusable()
     }
 }
 

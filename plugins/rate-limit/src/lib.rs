@@ -86,7 +86,7 @@ pub struct RateLimit;
 
 impl Plugin for RateLimit {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Connect, Stage::MailFrom)
+        sluice_plugin::plugin_info!(Stage::Connect, Stage::MailFrom).reusable()
     }
 
     fn connect(session: &Session) -> Outcome {

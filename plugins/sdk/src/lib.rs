@@ -24,7 +24,8 @@
 //!
 //! impl Plugin for NoSpamTraps {
 //!     fn describe() -> PluginInfo {
-//!         sluice_plugin::plugin_info!(Stage::RcptTo)
+//!         // Nothing about a session is kept in globals: instances may be reused.
+//!         sluice_plugin::plugin_info!(Stage::RcptTo).reusable()
 //!     }
 //!
 //!     fn rcpt_to(_session: &Session, _txn: &Transaction, rcpt: &Recipient) -> RcptToResult {
@@ -51,9 +52,9 @@
 //! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`.
 
 pub mod bindings {
-    //! The raw bindings generated from `wit/plugin.wit`.
+    //! The raw bindings generated from `wit/v0.2.0/plugin.wit` (`sluice:plugin@0.2.0`).
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/v0.2.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "export_world",
@@ -71,11 +72,11 @@ mod settings;
 pub mod testing;
 
 pub use bindings::exports::sluice::plugin::hooks::{
-    DataResult, HeaderChange, MailFromResult, RcptToResult, RecipientAction,
+    DataResult, HeaderChange, MailFromResult, PluginInfo, RcptToResult, RecipientAction,
 };
 pub use bindings::sluice::plugin::message::{Header, Message, Part};
 pub use bindings::sluice::plugin::types::{
-    Annotation, EsmtpParam, Outcome, PluginInfo, Recipient, Reply, Route, Session, Stage, TlsInfo, Transaction, Verdict,
+    Annotation, EsmtpParam, Outcome, Recipient, Reply, Route, Session, Stage, TlsInfo, Transaction, Verdict,
 };
 pub use settings::{Parse, PluginConfig};
 
@@ -89,9 +90,10 @@ pub mod prelude {
 
 /// A plugin: implement the hooks you listed in [`Plugin::describe`]; the defaults let
 /// everything through unchanged. Hooks are plain functions: an instance lives for one
-/// SMTP session at most, so keep no state you cannot lose.
+/// SMTP session, or for several one after the other if it is reused (see
+/// [`PluginInfo::reusable`]), so keep no state you cannot lose.
 pub trait Plugin {
-    /// Name, version and the stages to be called at.
+    /// Name, version, the stages to be called at, and whether instances may be reused.
     fn describe() -> PluginInfo;
 
     /// A client connected.
@@ -121,8 +123,23 @@ pub trait Plugin {
 }
 
 impl PluginInfo {
+    /// Not reused: each SMTP session gets a fresh instance.
     pub fn new(name: &str, version: &str, stages: &[Stage]) -> PluginInfo {
-        PluginInfo { name: name.to_string(), version: version.to_string(), stages: stages.to_vec() }
+        PluginInfo {
+            name: name.to_string(),
+            version: version.to_string(),
+            stages: stages.to_vec(),
+            reuse_instances: false,
+        }
+    }
+
+    /// Declares that the plugin keeps nothing about a session or a message in its
+    /// globals (its parsed [`PluginConfig`] and warn-once flags are fine), so one
+    /// instance may serve several sessions, one after the other. The server's
+    /// `reuse_instances` defaults to this; an administrator can still turn it off.
+    pub fn reusable(mut self) -> PluginInfo {
+        self.reuse_instances = true;
+        self
     }
 }
 

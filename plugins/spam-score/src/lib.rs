@@ -75,7 +75,7 @@ pub struct SpamScore;
 
 impl Plugin for SpamScore {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Data)
+        sluice_plugin::plugin_info!(Stage::Data).reusable()
     }
 
     fn data(_session: &Session, txn: &Transaction, message: &Message) -> DataResult {

@@ -57,7 +57,9 @@ pub struct Template;
 
 impl Plugin for Template {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::RcptTo)
+        // Reusable: the only global is CONFIG, the parsed config. A plugin that keeps
+        // anything about a session or a message in a global must not say so.
+        sluice_plugin::plugin_info!(Stage::RcptTo).reusable()
     }
 
     fn rcpt_to(session: &Session, _transaction: &Transaction, recipient: &Recipient) -> RcptToResult {

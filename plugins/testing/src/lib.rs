@@ -10,6 +10,8 @@
 //! enhanced = "5.7.1"
 //! text = "Rejected by the test plugin"
 //! value = "..."           # the argument of actions that need one
+//! reusable = true         # declare instances reusable in describe() (default false:
+//!                         # `instance-calls` keeps a count in a global on purpose)
 //! ```
 
 use std::sync::OnceLock;
@@ -112,6 +114,8 @@ pub struct Behaviour {
     pub value: String,
     /// Act only for recipients/senders containing this (empty: always).
     pub only_for: String,
+    /// What `describe` declares about reusing instances.
+    pub reusable: bool,
 }
 
 pub fn parse_stage(name: &str) -> Option<Stage> {
@@ -135,6 +139,7 @@ impl Behaviour {
             text: config.str("text").unwrap_or("Rejected by the test plugin").to_string(),
             value: config.str("value").unwrap_or_default().to_string(),
             only_for: config.str("only_for").unwrap_or_default().to_string(),
+            reusable: config.bool("reusable").unwrap_or(false),
         }
     }
 
@@ -210,7 +215,9 @@ pub struct Testing;
 
 impl Plugin for Testing {
     fn describe() -> PluginInfo {
-        sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data)
+        let info =
+            sluice_plugin::plugin_info!(Stage::Connect, Stage::Helo, Stage::MailFrom, Stage::RcptTo, Stage::Data);
+        if behaviour().reusable { info.reusable() } else { info }
     }
 
     fn connect(session: &Session) -> Outcome {

@@ -37,8 +37,8 @@ impl StageCalls for SessionCalls<'_> {
             .run(index, stage, async |instance| {
                 let outcome = instance
                     .call(async |p, s| match stage {
-                        Stage::Connect => p.sluice_plugin_hooks().call_connect(s, session).await,
-                        _ => p.sluice_plugin_hooks().call_helo(s, session).await,
+                        Stage::Connect => p.connect(s, session).await,
+                        _ => p.helo(s, session).await,
                     })
                     .await?;
                 Ok((output::check_outcome(outcome)?, ()))
@@ -69,7 +69,7 @@ impl StageCalls for MailFromCalls<'_> {
             .caller
             .run(index, Stage::MailFrom, async |instance| {
                 let MailFromResult { outcome, new_sender } =
-                    instance.call(async |p, s| p.sluice_plugin_hooks().call_mail_from(s, session, &txn).await).await?;
+                    instance.call(async |p, s| p.mail_from(s, session, &txn).await).await?;
                 let checked = output::check_outcome(outcome)?;
                 let new_sender = new_sender.map(|text| output::check_address(&text, true)).transpose()?;
                 Ok((checked, new_sender))
@@ -104,9 +104,8 @@ impl StageCalls for RcptToCalls<'_> {
         let result = self
             .caller
             .run(index, Stage::RcptTo, async |instance| {
-                let RcptToResult { outcome, action, add_recipients } = instance
-                    .call(async |p, s| p.sluice_plugin_hooks().call_rcpt_to(s, session, &txn, &wit_rcpt).await)
-                    .await?;
+                let RcptToResult { outcome, action, add_recipients } =
+                    instance.call(async |p, s| p.rcpt_to(s, session, &txn, &wit_rcpt).await).await?;
                 let checked = output::check_outcome(outcome)?;
                 let fate = output::check_recipient_action(action)?;
                 Ok((checked, (fate, output::check_recipients(&add_recipients)?)))
@@ -148,9 +147,7 @@ impl StageCalls for DataCalls<'_> {
                     .push(MessageView { shared })
                     .map_err(|e| Failure::Unavailable(e.to_string()))?;
                 let rep = handle.rep();
-                let result = instance
-                    .call(async |p, s| p.sluice_plugin_hooks().call_data(&mut *s, session, &txn, handle).await)
-                    .await;
+                let result = instance.call(async |p, s| p.data(s, session, &txn, handle).await).await;
                 // The plugin only borrowed the message: its entry is ours to remove, or
                 // it (and the message it holds) would outlive the call in a reused instance.
                 let _ = instance.store_mut().data_mut().table.delete(Resource::<MessageView>::new_own(rep));

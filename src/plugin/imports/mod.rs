@@ -5,13 +5,14 @@ mod dns;
 mod kv;
 mod log;
 mod message;
+mod v0_2;
 
 use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-use super::bindings::Plugin;
+use super::bindings;
 use super::bindings::sluice::plugin::types;
 use super::state::PluginState;
 
@@ -23,7 +24,7 @@ impl HasData for Io {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// A linker with the `sluice:plugin` host interfaces and the WASI subset a standard
+/// A linker with the `sluice:plugin` host interfaces of every version served and the WASI subset a standard
 /// library needs (io, cli, clocks, random). Filesystem and sockets are deliberately
 /// absent, so a plugin that imports them cannot even be instantiated.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
@@ -50,6 +51,7 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>
     cli::terminal_stdin::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::terminal_stdout::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::terminal_stderr::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
-    Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(l, |s| s)?;
+    bindings::v0_1::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(l, |s| s)?;
+    bindings::v0_2::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(l, |s| s)?;
     Ok(linker)
 }

@@ -1,6 +1,6 @@
 //! The plugins the tests load, built once per test run from `plugins/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -24,10 +24,21 @@ pub fn wasm(name: &str) -> PathBuf {
 
 /// A `[[plugin]]` entry for the testing plugin with the given `[plugin.config]` body.
 pub fn testing(name: &str, extra_keys: &str, config: &str) -> String {
+    testing_at(&wasm("testing"), name, extra_keys, config)
+}
+
+/// [`testing`] with the testing plugin built at `path` (such as a [`wit_0_1_0`] fixture).
+pub fn testing_at(path: &Path, name: &str, extra_keys: &str, config: &str) -> String {
     format!(
         "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\ngrants = [\"config\", \"log\", \"dns\", \"kv\"]\n{extra_keys}\n[plugin.config]\n{config}\n",
-        wasm("testing").display()
+        path.display()
     )
+}
+
+/// A committed component built from the frozen sluice:plugin@0.1.0 WIT
+/// (`tests/fixtures/wit-0.1.0/`): `testing` or `noop`.
+pub fn wit_0_1_0(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wit-0.1.0").join(format!("{name}.wasm"))
 }
 
 /// The JavaScript example plugin, built once per test run with componentize-js

@@ -1,0 +1,114 @@
+//! The host interfaces of `sluice:plugin@0.2.0`: the same as 0.1.0's, so each function
+//! hands over to the 0.1.0 implementation, converting the records and variants 0.2.0
+//! defines itself (same shape, moved field by field).
+
+use wasmtime::component::Resource;
+
+use crate::plugin::bindings::{same_shape, v0_1, v0_2};
+use crate::plugin::message::MessageView;
+use crate::plugin::state::PluginState;
+
+use v0_1::sluice::plugin as old;
+use v0_2::sluice::plugin as new;
+
+type Wasm<T> = wasmtime::Result<T>;
+
+mod conversions {
+    use super::{new, old, same_shape};
+    use new::config::Value;
+    use new::dns::{Error as DnsError, Mx};
+    use new::kv::Error as KvError;
+    use new::log as new_log;
+    use new::message::{Header, Part};
+    use old::log::Level;
+    use old::{config, dns, kv, message};
+
+    same_shape!(enum new_log::Level => Level { Debug, Info, Warn, Error });
+    same_shape!(enum config::Value => Value {
+        Text(x), Integer(x), Float(x), Boolean(x), Datetime(x), Array(x), Table(x)
+    });
+    same_shape!(enum dns::Error => DnsError { NotFound, NoRecords, Timeout, Failed(x) });
+    same_shape!(struct dns::Mx => Mx { preference, exchange });
+    same_shape!(enum kv::Error => KvError { Unavailable(x), Invalid(x) });
+    same_shape!(struct message::Header => Header { name, value });
+    same_shape!(struct message::Part => Part { index, content_type, filename, size, depth, is_attachment });
+}
+
+/// `Vec<A>` to `Vec<B>` for same-shape `A` and `B`: collected in place.
+fn list<A, B: From<A>>(items: Vec<A>) -> Vec<B> {
+    items.into_iter().map(B::from).collect()
+}
+
+impl new::log::Host for PluginState {
+    fn write(&mut self, level: new::log::Level, message: String) -> Wasm<()> {
+        old::log::Host::write(self, level.into(), message)
+    }
+}
+
+impl new::config::Host for PluginState {
+    fn get(&mut self, path: Vec<String>) -> Wasm<Option<new::config::Value>> {
+        Ok(old::config::Host::get(self, path)?.map(Into::into))
+    }
+}
+
+impl new::dns::Host for PluginState {
+    async fn lookup_a(&mut self, name: String) -> Result<Vec<String>, new::dns::Error> {
+        old::dns::Host::lookup_a(self, name).await.map_err(Into::into)
+    }
+    async fn lookup_aaaa(&mut self, name: String) -> Result<Vec<String>, new::dns::Error> {
+        old::dns::Host::lookup_aaaa(self, name).await.map_err(Into::into)
+    }
+    async fn lookup_mx(&mut self, name: String) -> Result<Vec<new::dns::Mx>, new::dns::Error> {
+        old::dns::Host::lookup_mx(self, name).await.map(list).map_err(Into::into)
+    }
+    async fn lookup_txt(&mut self, name: String) -> Result<Vec<String>, new::dns::Error> {
+        old::dns::Host::lookup_txt(self, name).await.map_err(Into::into)
+    }
+    async fn lookup_ptr(&mut self, address: String) -> Result<Vec<String>, new::dns::Error> {
+        old::dns::Host::lookup_ptr(self, address).await.map_err(Into::into)
+    }
+}
+
+impl new::kv::Host for PluginState {
+    async fn get(&mut self, key: String) -> Wasm<Result<Option<Vec<u8>>, new::kv::Error>> {
+        Ok(old::kv::Host::get(self, key).await?.map_err(Into::into))
+    }
+    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> Wasm<Result<(), new::kv::Error>> {
+        Ok(old::kv::Host::set(self, key, value, ttl_ms).await?.map_err(Into::into))
+    }
+    async fn increment(&mut self, key: String, delta: i64, ttl_ms: Option<u64>) -> Wasm<Result<i64, new::kv::Error>> {
+        Ok(old::kv::Host::increment(self, key, delta, ttl_ms).await?.map_err(Into::into))
+    }
+    async fn delete(&mut self, key: String) -> Wasm<Result<bool, new::kv::Error>> {
+        Ok(old::kv::Host::delete(self, key).await?.map_err(Into::into))
+    }
+}
+
+impl new::message::Host for PluginState {}
+
+impl new::message::HostMessage for PluginState {
+    fn size(&mut self, message: Resource<MessageView>) -> Wasm<u64> {
+        old::message::HostMessage::size(self, message)
+    }
+    fn headers(&mut self, message: Resource<MessageView>) -> Wasm<Vec<new::message::Header>> {
+        old::message::HostMessage::headers(self, message).map(list)
+    }
+    fn header(&mut self, message: Resource<MessageView>, name: String) -> Wasm<Vec<String>> {
+        old::message::HostMessage::header(self, message, name)
+    }
+    fn body_size(&mut self, message: Resource<MessageView>) -> Wasm<u64> {
+        old::message::HostMessage::body_size(self, message)
+    }
+    fn read_body(&mut self, message: Resource<MessageView>, offset: u64, max: u32) -> Wasm<Vec<u8>> {
+        old::message::HostMessage::read_body(self, message, offset, max)
+    }
+    fn parts(&mut self, message: Resource<MessageView>) -> Wasm<Vec<new::message::Part>> {
+        old::message::HostMessage::parts(self, message).map(list)
+    }
+    fn read_part(&mut self, message: Resource<MessageView>, index: u32, offset: u64, max: u32) -> Wasm<Vec<u8>> {
+        old::message::HostMessage::read_part(self, message, index, offset, max)
+    }
+    fn drop(&mut self, message: Resource<MessageView>) -> Wasm<()> {
+        old::message::HostMessage::drop(self, message)
+    }
+}
