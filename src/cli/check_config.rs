@@ -36,8 +36,11 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
 
 pub fn run(path: &Path) -> ExitCode {
     match validate(path) {
-        Ok(_) => {
+        Ok(config) => {
             println!("{}: ok", path.display());
+            for plugin in &config.plugin {
+                println!("plugin {}: {}", plugin.name.get_ref(), plugin.permissions(&config.plugins));
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -20,6 +20,7 @@ mod operations;
 mod plugin_fixtures;
 mod plugins;
 mod queue_admin;
+mod sandbox_effects;
 mod session;
 mod smarthost;
 mod smuggling;

@@ -22,10 +22,17 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
-/// A `[[plugin]]` entry for the testing plugin with the given `[plugin.config]` body.
+/// A `[[plugin]]` entry for the testing plugin with the given `[plugin.config]` body,
+/// granted the host interfaces (`config`, `log`, `dns`, `kv`) and no effects.
 pub fn testing(name: &str, extra_keys: &str, config: &str) -> String {
+    testing_granted(name, &[], extra_keys, config)
+}
+
+/// `testing`, granted these effects (`recipients`, `route`, `body`) too.
+pub fn testing_granted(name: &str, effects: &[&str], extra_keys: &str, config: &str) -> String {
+    let effects: String = effects.iter().map(|e| format!(", \"{e}\"")).collect();
     format!(
-        "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\ngrants = [\"config\", \"log\", \"dns\", \"kv\"]\n{extra_keys}\n[plugin.config]\n{config}\n",
+        "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\ngrants = [\"config\", \"log\", \"dns\", \"kv\"{effects}]\n{extra_keys}\n[plugin.config]\n{config}\n",
         wasm("testing").display()
     )
 }
