@@ -114,13 +114,14 @@ fn with_recipients_granted_aliases_still_work() {
     assert_eq!(got[0].recipients, ["team@example.com", "bob@example.com"]);
 }
 
-#[test]
-fn kv_stops_at_its_quota_while_the_store_stays_usable_for_the_others() {
+/// A plugin filling its kv namespace, beside one counting messages in its own, with
+/// this `[kv]` section; returns the server (for more checks).
+fn kv_flood(kv: &str) -> Sluice {
     let sink = Sink::start(SinkOptions::default());
     // Ten keys: its call counter and nine 64 KiB values.
     let hog = testing("hog", "kv_max_keys = 10\non_error = \"continue\"", "action = \"kv-flood\"\nvalue = \"1000\"");
     let counter = testing("counter", "", "action = \"count\"\nvalue = \"messages\"");
-    let sluice = Sluice::start(&format!("{}{hog}{counter}", sink.route("all", "\"*\"", "none")));
+    let sluice = Sluice::start(&format!("{kv}{}{hog}{counter}", sink.route("all", "\"*\"", "none")));
     for _ in 0..3 {
         assert_eq!(send(&sluice, &["bob@example.com"]), 250);
     }
@@ -133,8 +134,31 @@ fn kv_stops_at_its_quota_while_the_store_stays_usable_for_the_others() {
     let counts: Vec<&str> = contents.iter().map(|c| header(c, "X-Test-Count").unwrap_or("missing")).collect();
     assert_eq!(counts, ["1", "2", "3"], "the other plugin's kv keeps working");
     assert!(sluice.wait_for_log("plugin hit its quota", WAIT), "{}", sluice.logs());
+    sluice
+}
+
+#[test]
+fn kv_stops_at_its_quota_while_the_store_stays_usable_for_the_others() {
+    let sluice = kv_flood("");
     let store = std::fs::metadata(sluice.queue_dir().join("kv.redb")).map(|m| m.len()).unwrap_or(0);
     assert!(store < 8 << 20, "the store did not grow past the quota: {store} bytes");
+}
+
+#[test]
+fn the_kv_quota_holds_in_redis_too_and_a_new_node_counts_what_is_there() {
+    let redis = crate::operations::start_redis();
+    let kv = format!("[kv]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:{}/0\"\n", redis.1);
+    drop(kv_flood(&kv));
+    // A node that never wrote counts the namespace in Redis before its first write.
+    let sink = Sink::start(SinkOptions::default());
+    let hog = testing("hog", "kv_max_keys = 10", "action = \"kv-flood\"\nvalue = \"1000\"");
+    let sluice = Sluice::start(&format!("{kv}{}{hog}", sink.route("all", "\"*\"", "none")));
+    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
+    let got = sink.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1, "{}", sluice.logs());
+    let content = String::from_utf8_lossy(&got[0].content).into_owned();
+    let flood = header(&content, "X-Test-Kv").unwrap_or("missing");
+    assert!(flood.starts_with("0 4 Error::Invalid(\"kv quota exceeded: 10 keys"), "{flood}");
 }
 
 #[test]
