@@ -20,6 +20,18 @@ fn send(sluice: &Sluice, rcpts: &[&str]) -> u16 {
     c.send_mail("alice@example.org", rcpts, "Subject: sandbox\r\n\r\nHello.").code
 }
 
+/// A server with `sections` and a route to a sink; one message through it, and what
+/// the sink received of it.
+fn one_message(sections: &str) -> (Sluice, Sink, String) {
+    let sink = Sink::start(SinkOptions::default());
+    let sluice = Sluice::start(&format!("{}{sections}", sink.route("all", "\"*\"", "none")));
+    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
+    let got = sink.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1, "{}", sluice.logs());
+    let content = String::from_utf8_lossy(&got[0].content).into_owned();
+    (sluice, sink, content)
+}
+
 #[test]
 fn a_next_hop_not_listed_reaches_no_listener_and_no_name_server() {
     let attacker = Sink::start(SinkOptions::default());
@@ -127,7 +139,9 @@ fn kv_flood(kv: &str) -> Sluice {
     }
     let got = sink.wait_for(3, WAIT);
     assert_eq!(got.len(), 3, "{}", sluice.logs());
-    let contents: Vec<String> = got.iter().map(|t| String::from_utf8_lossy(&t.content).into_owned()).collect();
+    let mut contents: Vec<String> = got.iter().map(|t| String::from_utf8_lossy(&t.content).into_owned()).collect();
+    // Delivered in any order: in the order of the calls, which the counter gives.
+    contents.sort_by_key(|c| header(c, "X-Test-Count").and_then(|n| n.parse::<u32>().ok()));
     let floods: Vec<&str> = contents.iter().map(|c| header(c, "X-Test-Kv").unwrap_or("missing")).collect();
     assert!(floods[0].starts_with("9 1 Error::Invalid(\"kv quota exceeded"), "{floods:?}");
     assert!(floods[1].starts_with("0 2 Error::Invalid(\"kv quota exceeded"), "later calls write nothing: {floods:?}");
@@ -150,13 +164,8 @@ fn the_kv_quota_holds_in_redis_too_and_a_new_node_counts_what_is_there() {
     let kv = format!("[kv]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:{}/0\"\n", redis.1);
     drop(kv_flood(&kv));
     // A node that never wrote counts the namespace in Redis before its first write.
-    let sink = Sink::start(SinkOptions::default());
     let hog = testing("hog", "kv_max_keys = 10", "action = \"kv-flood\"\nvalue = \"1000\"");
-    let sluice = Sluice::start(&format!("{kv}{}{hog}", sink.route("all", "\"*\"", "none")));
-    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
-    let got = sink.wait_for(1, WAIT);
-    assert_eq!(got.len(), 1, "{}", sluice.logs());
-    let content = String::from_utf8_lossy(&got[0].content).into_owned();
+    let (_, _, content) = one_message(&format!("{kv}{hog}"));
     let flood = header(&content, "X-Test-Kv").unwrap_or("missing");
     assert!(flood.starts_with("0 4 Error::Invalid(\"kv quota exceeded: 10 keys"), "{flood}");
 }
@@ -164,13 +173,8 @@ fn the_kv_quota_holds_in_redis_too_and_a_new_node_counts_what_is_there() {
 #[test]
 fn the_name_server_sees_at_most_the_lookups_a_call_may_make() {
     let name_server = DnsServer::start("");
-    let sink = Sink::start(SinkOptions::default());
     let flood = testing("flood", "dns_lookups = 5", "action = \"dns-flood\"\nvalue = \"100\"");
-    let sluice = Sluice::start(&format!("{}{}{flood}", sink.route("all", "\"*\"", "none"), name_server.config()));
-    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
-    let got = sink.wait_for(1, WAIT);
-    assert_eq!(got.len(), 1, "{}", sluice.logs());
-    let content = String::from_utf8_lossy(&got[0].content).into_owned();
+    let (sluice, sink, content) = one_message(&format!("{}{flood}", name_server.config()));
     let dns = header(&content, "X-Test-Dns").unwrap_or("missing");
     assert!(dns.starts_with("100 Error::Failed(\"at most 5 DNS lookups per call\")"), "{dns}");
     let first = name_server.queries();
