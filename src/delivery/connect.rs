@@ -76,7 +76,9 @@ async fn connect(
     let mut reached_any = false;
     for planned in &hosts {
         let addrs = match mx::addresses(engine.resolver.as_ref(), planned).await {
-            Ok(addrs) if destination.public_only => plugin_hop::public_or_listed(&engine.config, planned, addrs)?,
+            Ok(addrs) if destination.public_only => {
+                plugin_hop::public_or_listed(&engine.config, &planned.name(), addrs)?
+            }
             Ok(addrs) => addrs,
             Err(problem @ Problem::Permanent(_)) if hosts.len() == 1 => return Err(problem),
             Err(problem) => {

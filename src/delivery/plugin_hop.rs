@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::mx::PlannedHost;
 use super::outcome::Problem;
 use crate::config::{AllowedHop, Config, Grant, Host, allowed_hop};
 use crate::wire::Status;
@@ -64,19 +63,12 @@ pub fn may_connect(config: &Config, addr: &SocketAddr) -> bool {
 
 /// The addresses of a plugin-chosen hop it may connect to; none is a failure that
 /// says why, so the queue shows it.
-pub fn public_or_listed(
-    config: &Config,
-    planned: &PlannedHost,
-    addrs: Vec<SocketAddr>,
-) -> Result<Vec<SocketAddr>, Problem> {
+pub fn public_or_listed(config: &Config, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Problem> {
     let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|addr| may_connect(config, addr)).collect();
     if allowed.is_empty() {
         return Err(Problem::permanent(
             Status(5, 4, 4),
-            format!(
-                "next hop {} chosen by a plugin has only private addresses that no next_hops lists",
-                planned.name()
-            ),
+            format!("next hop {host} chosen by a plugin has only private addresses that no next_hops lists"),
         ));
     }
     Ok(allowed)

@@ -263,3 +263,27 @@ fn check_config_lists_what_each_plugin_may_do() {
     assert!(!ok);
     assert!(stderr.contains("lists next_hops but is not granted \"route\""), "{stderr}");
 }
+
+#[test]
+fn a_listed_name_reaches_a_private_address_only_when_that_address_is_listed_too() {
+    let sink = Sink::start(SinkOptions::default());
+    let name_server = DnsServer::start("inside.partner.test A 127.0.0.1\n");
+    let hop = format!("inside.partner.test:{}", sink.addr.port());
+    let router = |hops: String| {
+        testing_granted(
+            "router",
+            &["route"],
+            &format!("next_hops = [{{ host = \"{hop}\", tls = \"none\" }}{hops}]"),
+            &format!("stage = \"data\"\naction = \"next-hop\"\nvalue = \"{hop}\""),
+        )
+    };
+    let sluice = Sluice::start(&format!("{}{}", name_server.config(), router(String::new())));
+    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
+    assert!(sluice.wait_for_log("only private addresses", WAIT), "{}", sluice.logs());
+    assert_eq!(sink.connections.load(std::sync::atomic::Ordering::Relaxed), 0, "no connection to 127.0.0.1");
+    assert!(name_server.queries() >= 1, "a listed name may be looked up");
+
+    let sluice = Sluice::start(&format!("{}{}", name_server.config(), router(format!(", \"{}\"", sink.addr))));
+    assert_eq!(send(&sluice, &["bob@example.com"]), 250);
+    assert_eq!(sink.wait_for(1, WAIT).len(), 1, "{}", sluice.logs());
+}
