@@ -126,7 +126,7 @@ with smtplib.SMTP("localhost", int(sys.argv[1])) as s:
     assert_eq!(sluice.queued().len(), 1);
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
@@ -138,7 +138,7 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The value of the first sample of `metric` whose labels contain every `labels` item.
-fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
     metrics
         .lines()
         .filter(|l| {

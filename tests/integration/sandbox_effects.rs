@@ -174,7 +174,8 @@ fn the_kv_quota_holds_in_redis_too_and_a_new_node_counts_what_is_there() {
 fn the_name_server_sees_at_most_the_lookups_a_call_may_make() {
     let name_server = DnsServer::start("");
     let flood = testing("flood", "dns_lookups = 5", "action = \"dns-flood\"\nvalue = \"100\"");
-    let (sluice, sink, content) = one_message(&format!("{}{flood}", name_server.config()));
+    let metrics = "[metrics]\nlisten = \"127.0.0.1:0\"\n";
+    let (sluice, sink, content) = one_message(&format!("{metrics}{}{flood}", name_server.config()));
     let dns = header(&content, "X-Test-Dns").unwrap_or("missing");
     assert!(dns.starts_with("100 Error::Failed(\"at most 5 DNS lookups per call\")"), "{dns}");
     let first = name_server.queries();
@@ -182,6 +183,14 @@ fn the_name_server_sees_at_most_the_lookups_a_call_may_make() {
     assert_eq!(send(&sluice, &["bob@example.com"]), 250);
     assert_eq!(sink.wait_for(2, WAIT).len(), 2);
     assert!(name_server.queries() - first <= 5, "each call gets its own budget");
+    let address = sluice.logged_address("metrics listening").expect("metrics address");
+    let (_, metrics) = crate::operations::http_get(address, "/metrics");
+    let hits = |quota: &str| {
+        let labels = ["plugin=\"flood\"".to_string(), format!("quota=\"{quota}\"")];
+        crate::operations::sample(&metrics, "sluice_plugin_quota_hits_total", &[&labels[0], &labels[1]])
+    };
+    assert_eq!(hits("dns"), Some(190.0), "95 refused lookups per call: {metrics}");
+    assert_eq!(hits("kv"), Some(0.0), "registered at zero: {metrics}");
 }
 
 /// The offline runner: what the server would refuse, the runner reports.
