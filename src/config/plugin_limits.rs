@@ -85,6 +85,39 @@ mod tests {
         next_hops: Vec<AllowedHop>,
     }
 
+    fn parse(plugins: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
+        let text = format!(
+            "[server]\nhostname = \"relay.test\"\nlisten = [\"127.0.0.1:25\"]\n[queue]\npath = \"q\"\n{plugins}"
+        );
+        crate::config::Config::parse(std::path::Path::new("/x/s.toml"), &text)
+    }
+
+    #[test]
+    fn quotas_default_to_plugins_and_a_plugin_may_override_each() {
+        let config = parse(
+            "[plugins]\ndns_lookups = 7\n[[plugin]]\nname = \"a\"\npath = \"a.wasm\"\nkv_max_bytes = \"1MiB\"\n\
+             [[plugin]]\nname = \"b\"\npath = \"b.wasm\"\nkv_max_keys = 5\ndns_lookups = 0\n",
+        )
+        .unwrap();
+        let quotas: Vec<Quotas> = config.plugin.iter().map(|p| p.quotas(&config.plugins)).collect();
+        assert_eq!(quotas[0], Quotas { kv_keys: DEFAULT_KV_KEYS, kv_bytes: 1 << 20, dns_lookups: 7 });
+        assert_eq!(quotas[1], Quotas { kv_keys: 5, kv_bytes: DEFAULT_KV_BYTES.bytes(), dns_lookups: 0 });
+        assert_eq!(
+            config.plugin[1].permissions(&config.plugins),
+            "grants none; quotas kv 5 keys, 67108864 bytes; dns 0 lookups per call"
+        );
+    }
+
+    #[test]
+    fn next_hops_without_the_route_grant_is_an_error_at_the_plugin() {
+        let error =
+            parse("[[plugin]]\nname = \"a\"\npath = \"a.wasm\"\ngrants = [\"log\"]\nnext_hops = [\"10.0.0.7\"]\n")
+                .unwrap_err();
+        assert_eq!((error.line, error.message.contains("not granted \"route\"")), (7, true), "{error:?}");
+        let unknown = parse("[[plugin]]\nname = \"a\"\npath = \"a.wasm\"\ngrants = [\"routes\"]\n").unwrap_err();
+        assert!(unknown.message.contains("recipients, route, body"), "{unknown:?}");
+    }
+
     #[test]
     fn entries_are_strings_or_tables_with_a_tls_policy() {
         let t: T =
