@@ -37,10 +37,10 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
 pub fn run(path: &Path) -> ExitCode {
     match validate(path) {
         Ok(config) => {
-            println!("{}: ok", path.display());
             for plugin in &config.plugin {
                 println!("plugin {}: {}", plugin.name.get_ref(), plugin.permissions(&config.plugins));
             }
+            println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
         Err(error) => {
