@@ -296,3 +296,13 @@ fn a_listed_name_reaches_a_private_address_only_when_that_address_is_listed_too(
     assert_eq!(send(&sluice, &["bob@example.com"]), 250);
     assert_eq!(sink.wait_for(1, WAIT).len(), 1, "{}", sluice.logs());
 }
+
+#[test]
+fn a_new_body_needs_the_body_grant() {
+    let replace = "stage = \"data\"\naction = \"replace-body\"\nvalue = \"[replaced]\"";
+    let (sluice, _, content) = one_message(&testing("rewriter", "on_error = \"continue\"", replace));
+    assert!(content.ends_with("\r\n\r\nHello.\r\n"), "the body as sent: {content}");
+    assert!(sluice.wait_for_log("replacing the body needs the", WAIT), "{}", sluice.logs());
+    let (_, _, content) = one_message(&testing_granted("rewriter", &["body"], "", replace));
+    assert!(content.ends_with("\r\n\r\n[replaced]\r\n"), "{content}");
+}
