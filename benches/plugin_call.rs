@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use sluice::config::{ByteSize, OnError, PluginConfig, TimeSpan};
+use sluice::config::{ByteSize, OnError, PluginConfig, PluginsConfig, TimeSpan};
 use sluice::kv::KvStore;
 use sluice::mail::ClientInfo;
 use sluice::plugin::{PluginHost, PluginSession, Services};
@@ -39,12 +39,20 @@ fn host(runtime: &tokio::runtime::Runtime) -> Arc<PluginHost> {
         config: toml::Table::new(),
         // Measures instantiation with every call: a fresh instance per session.
         reuse_instances: Some(false),
+        next_hops: Vec::new(),
+        kv_max_keys: None,
+        kv_max_bytes: None,
+        dns_lookups: None,
     };
     let cache = std::env::temp_dir().join("sluice-bench-plugin-cache");
     runtime.block_on(async {
         let services = Services { resolver: None, kv: Arc::new(KvStore::memory()) };
         let mut host = PluginHost::start(64, std::slice::from_ref(&config), services).expect("engine");
-        let loaded = host.load_one(&config, &cache, 100).await.map_err(|e| e.message).expect("load noop");
+        let loaded = host
+            .load_one(&config, &cache, &PluginsConfig { log_rate: 100, ..PluginsConfig::default() })
+            .await
+            .map_err(|e| e.message)
+            .expect("load noop");
         host.push(loaded);
         Arc::new(host)
     })

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, PluginConfig, PluginsConfig};
 use crate::kv::KvStore;
 use crate::plugin::{LoadedPlugin, PluginHost};
 use crate::smtp::tls::load_acceptor;
@@ -28,7 +28,7 @@ pub fn validate(path: &Path) -> Result<Vec<String>, ConfigError> {
         let resolver =
             crate::dns::shared_resolver(&config.dns).map_err(|e| ConfigError::without_position(path, e.to_string()))?;
         let host = runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory()), resolver))?;
-        plugins = host.plugins().iter().map(describe).collect();
+        plugins = host.plugins().iter().zip(&config.plugin).map(|(p, c)| describe(p, c, &config.plugins)).collect();
     }
     crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
     // Routes' credentials (password files are read here, as at start).
@@ -38,9 +38,16 @@ pub fn validate(path: &Path) -> Result<Vec<String>, ConfigError> {
 }
 
 /// Such as `plugin "spam": sluice:plugin@0.2.0, fresh per session (declared by the
-/// plugin)`, and a notice for a superseded interface version.
-fn describe(plugin: &LoadedPlugin) -> String {
-    let mut line = format!("plugin {:?}: {}, {}", plugin.shared.name, plugin.interface, plugin.reuse.describe());
+/// plugin); grants log, config; quotas ...`, and a notice for a superseded interface
+/// version.
+fn describe(plugin: &LoadedPlugin, configured: &PluginConfig, defaults: &PluginsConfig) -> String {
+    let mut line = format!(
+        "plugin {:?}: {}, {}; {}",
+        plugin.shared.name,
+        plugin.interface,
+        plugin.reuse.describe(),
+        configured.permissions(defaults)
+    );
     if let Some(notice) = plugin.interface.line.notice() {
         line.push_str(&format!("; warning: {notice}"));
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use toml::Spanned;
 
-use crate::config::{ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, TimeSpan};
+use crate::config::{
+    AllowedHop, ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, PluginsConfig, TimeSpan, TlsMode,
+};
 use crate::dns::{SharedResolver, Zone, ZoneResolver, shared_resolver};
 use crate::kv::KvStore;
 use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
@@ -46,6 +48,18 @@ pub struct TestArgs {
     /// Grants to give (default: all of them).
     #[arg(long, value_name = "GRANT", num_args = 1..)]
     pub grant: Option<Vec<String>>,
+    /// Next hops the plugin may choose with the `route` grant (its `next_hops`).
+    #[arg(long, value_name = "HOST[:PORT]", num_args = 1..)]
+    pub next_hop: Vec<String>,
+    /// Its kv quota in keys (default: the server's, `[plugins] kv_max_keys`).
+    #[arg(long, value_name = "N")]
+    pub kv_max_keys: Option<u64>,
+    /// Its kv quota in bytes (default: the server's, `[plugins] kv_max_bytes`).
+    #[arg(long, value_name = "SIZE")]
+    pub kv_max_bytes: Option<ByteSize>,
+    /// DNS lookups per call (default: the server's, `[plugins] dns_lookups`).
+    #[arg(long, value_name = "N")]
+    pub dns_lookups: Option<u32>,
     /// DNS servers for the `dns` interface (default: the system's).
     #[arg(long, value_name = "IP:PORT", conflicts_with = "dns")]
     pub dns_server: Vec<SocketAddr>,
@@ -159,6 +173,14 @@ fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
         anyhow::bail!("unknown grant {bad:?}");
     }
     let name = args.plugin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_string();
+    let next_hops = args
+        .next_hop
+        .iter()
+        .map(|hop| {
+            let hop = hop.parse().map_err(|e: String| anyhow::anyhow!("--next-hop: {e}"))?;
+            Ok(AllowedHop { hop, tls: TlsMode::default() })
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(PluginConfig {
         name: Spanned::new(0..0, name),
         path: Spanned::new(0..0, args.plugin.clone()),
@@ -170,6 +192,10 @@ fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
         config: table,
         // Every case starts from a fresh instance, as a session without reuse would.
         reuse_instances: Some(false),
+        next_hops,
+        kv_max_keys: args.kv_max_keys,
+        kv_max_bytes: args.kv_max_bytes,
+        dns_lookups: args.dns_lookups,
     })
 }
 
@@ -207,7 +233,10 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     let mut host =
         PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
     let cache = args.cache_dir.clone().unwrap_or_else(|| scratch.join("cache"));
-    let loaded = host.load_one(&config, &cache, 1000).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let loaded = host
+        .load_one(&config, &cache, &PluginsConfig { log_rate: 1000, ..PluginsConfig::default() })
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let (name, version, stages) = (loaded.shared.name.clone(), loaded.version.clone(), loaded.stages.names());
     host.push(loaded);
     let host = Arc::new(host);

@@ -83,6 +83,10 @@ impl Config {
                     ));
                 }
             }
+            if !plugin.next_hops.is_empty() && !plugin.granted().contains(&Grant::Route) {
+                return Err(origin
+                    .error_at(&plugin.name, format!("plugin {name:?} lists next_hops but is not granted \"route\"")));
+            }
         }
         if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
             return Err(ConfigError::without_position(&origin.file, "[kv] backend = \"redis\" needs a url"));

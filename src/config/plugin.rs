@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::plugin_limits::{AllowedHop, DEFAULT_DNS_LOOKUPS, DEFAULT_KV_BYTES, DEFAULT_KV_KEYS, Quotas};
 use super::units::{ByteSize, TimeSpan};
 
 /// One plugin in the chain.
@@ -16,7 +17,9 @@ pub struct PluginConfig {
     pub name: Spanned<String>,
     /// A WebAssembly component built for wasm32-wasip2.
     pub path: Spanned<PathBuf>,
-    /// Host interfaces it may import: `log`, `config`, `dns`, `kv`, `clock`.
+    /// Everything it may do beyond its verdict, tags, score, annotations and header
+    /// changes: host interfaces (`log`, `config`, `dns`, `kv`, `clock`) and effects
+    /// (`recipients`, `route`, `body`).
     #[serde(default = "no_grants")]
     pub grants: Spanned<Vec<Spanned<String>>>,
     /// What a failure of this plugin (trap, timeout, memory, invalid output) means.
@@ -40,6 +43,18 @@ pub struct PluginConfig {
     /// what the plugin declares in `describe` (never, for sluice:plugin@0.1).
     #[serde(default)]
     pub reuse_instances: Option<bool>,
+    /// Next hops it may choose (with the `route` grant); no other.
+    #[serde(default)]
+    pub next_hops: Vec<AllowedHop>,
+    /// Overrides `[plugins] kv_max_keys`.
+    #[serde(default)]
+    pub kv_max_keys: Option<u64>,
+    /// Overrides `[plugins] kv_max_bytes`.
+    #[serde(default)]
+    pub kv_max_bytes: Option<ByteSize>,
+    /// Overrides `[plugins] dns_lookups`.
+    #[serde(default)]
+    pub dns_lookups: Option<u32>,
 }
 
 fn no_grants() -> Spanned<Vec<Spanned<String>>> {
@@ -79,7 +94,8 @@ impl fmt::Display for OnError {
     }
 }
 
-/// A capability a plugin can be granted; each is one imported interface.
+/// A capability a plugin can be granted: an imported interface, or an effect of its
+/// output (without the grant, an output using it fails the call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Grant {
     Log,
@@ -87,10 +103,17 @@ pub enum Grant {
     Dns,
     Kv,
     Clock,
+    /// Add, drop and rewrite recipients; replace the sender.
+    Recipients,
+    /// Choose a named route, or a next hop listed in `next_hops`.
+    Route,
+    /// Replace the body.
+    Body,
 }
 
 impl Grant {
-    pub const ALL: [Grant; 5] = [Grant::Log, Grant::Config, Grant::Dns, Grant::Kv, Grant::Clock];
+    pub const ALL: [Grant; 8] =
+        [Grant::Log, Grant::Config, Grant::Dns, Grant::Kv, Grant::Clock, Grant::Recipients, Grant::Route, Grant::Body];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -99,6 +122,9 @@ impl Grant {
             Grant::Dns => "dns",
             Grant::Kv => "kv",
             Grant::Clock => "clock",
+            Grant::Recipients => "recipients",
+            Grant::Route => "route",
+            Grant::Body => "body",
         }
     }
 
@@ -119,6 +145,12 @@ pub struct PluginsConfig {
     pub max_instances: u32,
     /// Log lines per second each plugin may write; more are dropped and counted.
     pub log_rate: u32,
+    /// Keys each plugin may keep in its kv namespace.
+    pub kv_max_keys: u64,
+    /// Bytes (keys and values) each plugin may keep in its kv namespace.
+    pub kv_max_bytes: ByteSize,
+    /// DNS lookups each call may make; past it, lookups fail without a query.
+    pub dns_lookups: u32,
 }
 
 impl PluginConfig {
@@ -126,10 +158,32 @@ impl PluginConfig {
     pub fn granted(&self) -> Vec<Grant> {
         self.grants.get_ref().iter().filter_map(|g| Grant::parse(g.get_ref())).collect()
     }
+
+    /// What it may do, in one line (grants as written, next hops, quotas).
+    pub fn permissions(&self, defaults: &PluginsConfig) -> String {
+        let grants: Vec<&str> = self.grants.get_ref().iter().map(|g| g.get_ref().as_str()).collect();
+        super::plugin_limits::permissions(&grants, &self.next_hops, self.quotas(defaults))
+    }
+
+    /// Its quotas: its own overrides, else the `[plugins]` defaults.
+    pub fn quotas(&self, defaults: &PluginsConfig) -> Quotas {
+        Quotas {
+            kv_keys: self.kv_max_keys.unwrap_or(defaults.kv_max_keys),
+            kv_bytes: self.kv_max_bytes.unwrap_or(defaults.kv_max_bytes).bytes(),
+            dns_lookups: self.dns_lookups.unwrap_or(defaults.dns_lookups),
+        }
+    }
 }
 
 impl Default for PluginsConfig {
     fn default() -> Self {
-        PluginsConfig { cache_dir: None, max_instances: 1000, log_rate: 50 }
+        PluginsConfig {
+            cache_dir: None,
+            max_instances: 1000,
+            log_rate: 50,
+            kv_max_keys: DEFAULT_KV_KEYS,
+            kv_max_bytes: DEFAULT_KV_BYTES,
+            dns_lookups: DEFAULT_DNS_LOOKUPS,
+        }
     }
 }

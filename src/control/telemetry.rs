@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Config;
-use crate::plugin::{PluginHost, Stage};
+use crate::plugin::{PLUGIN_QUOTAS, PluginHost, Stage};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -49,6 +49,10 @@ fn describe() {
         "Plugin failures by plugin and kind (trap, cpu-time, wall-time, memory, ...)"
     );
     describe_histogram!("sluice_plugin_call_seconds", "Plugin call latency by plugin and stage");
+    describe_counter!(
+        "sluice_plugin_quota_hits_total",
+        "Requests refused by a plugin's quota, by plugin and quota (kv, dns)"
+    );
     describe_gauge!("sluice_plugin_memory_bytes", "Largest linear memory a plugin instance grew to");
     describe_gauge!("sluice_plugin_idle_instances", "Instances waiting for their next session (reuse_instances)");
     describe_gauge!("sluice_queue_messages", "Messages in the queue by state");
@@ -92,6 +96,9 @@ pub fn register_series(config: &Config, plugins: &PluginHost) {
         let name = plugin.shared.name.clone();
         for kind in PLUGIN_FAILURES {
             counter!("sluice_plugin_failures_total", "plugin" => name.clone(), "kind" => kind).increment(0);
+        }
+        for quota in PLUGIN_QUOTAS {
+            counter!("sluice_plugin_quota_hits_total", "plugin" => name.clone(), "quota" => quota).increment(0);
         }
         for stage in Stage::ALL.into_iter().filter(|s| plugin.stages.contains(*s)) {
             for verdict in PLUGIN_VERDICTS {

@@ -6,6 +6,7 @@ use super::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
 use super::engine::Engine;
 use super::mx;
 use super::outcome::{Problem, RcptOutcome, local};
+use super::plugin_hop;
 use super::pool::Site;
 use super::routing::Destination;
 use crate::config::TlsMode;
@@ -75,6 +76,9 @@ async fn connect(
     let mut reached_any = false;
     for planned in &hosts {
         let addrs = match mx::addresses(engine.resolver.as_ref(), planned).await {
+            Ok(addrs) if destination.public_only => {
+                plugin_hop::public_or_listed(&engine.config, &planned.name(), addrs)?
+            }
             Ok(addrs) => addrs,
             Err(problem @ Problem::Permanent(_)) if hosts.len() == 1 => return Err(problem),
             Err(problem) => {

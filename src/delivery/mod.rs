@@ -31,6 +31,7 @@ pub mod mx;
 mod notices;
 pub mod offline;
 pub mod outcome;
+mod plugin_hop;
 mod pool;
 mod retry;
 pub mod routing;

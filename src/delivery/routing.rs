@@ -23,6 +23,8 @@ pub struct Destination {
     pub tls: TlsMode,
     /// Connections at once to this destination.
     pub max_connections: usize,
+    /// A plugin chose it: only public addresses, or ones a plugin lists.
+    pub public_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -116,16 +118,20 @@ impl Router {
                     format!("a plugin chose route {name:?}, which is not configured"),
                 )),
             },
-            Some(RouteChoice::NextHop(text)) => match text.parse::<NextHop>() {
-                Ok(hop) => Ok(Destination {
+            Some(RouteChoice::NextHop(text)) => match super::plugin_hop::entry_for(&self.config, text) {
+                Some(entry) => Ok(Destination {
                     route: "plugin".to_string(),
                     auth: None,
-                    hosts: Hosts::Fixed(vec![hop]),
+                    hosts: Hosts::Fixed(vec![entry.hop.clone()]),
                     port: 25,
-                    tls: TlsMode::Opportunistic,
+                    tls: entry.tls,
                     max_connections: self.config.delivery.connections_per_destination,
+                    public_only: true,
                 }),
-                Err(e) => Err(Problem::temporary(Status(4, 3, 5), format!("a plugin chose a bad next hop: {e}"))),
+                None => Err(Problem::temporary(
+                    Status(4, 3, 5),
+                    format!("a plugin chose next hop {text:?}, which no plugin granted \"route\" lists in next_hops"),
+                )),
             },
             None => match self.config.routes.iter().find(|r| r.domains.matches(domain)) {
                 Some(route) => Ok(self.destination(route, domain)),
@@ -149,6 +155,7 @@ impl Router {
                 .max_connections
                 .as_ref()
                 .map_or(self.config.delivery.connections_per_destination, |n| *n.get_ref()),
+            public_only: false,
         }
     }
 }
@@ -172,7 +179,8 @@ mod tests {
     fn first_matching_rule_wins_and_plugins_override() {
         let router = router(
             "[[route]]\nname = \"internal\"\ndomains = [\"example.com\", \"*.example.com\"]\nnext_hop = \"10.0.0.5:2525\"\ntls = \"required\"\n\
-             [[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\nport = 2526\n",
+             [[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\nport = 2526\n\
+             [[plugin]]\nname = \"r\"\npath = \"r.wasm\"\ngrants = [\"route\"]\nnext_hops = [{ host = \"[192.0.2.7]:26\", tls = \"verify\" }]\n",
         );
         let mut envelope = test_envelope(QueueId::from_micros(1));
         envelope.recipients[0].address = Mailbox::new("u", "Sub.Example.com");
@@ -185,7 +193,13 @@ mod tests {
         envelope.route = Some(RouteChoice::Named("internal".into()));
         assert_eq!(router.route(&envelope, 0).unwrap().tls, TlsMode::Required);
         envelope.recipients[0].route = Some(RouteChoice::NextHop("[192.0.2.7]:26".into()));
-        assert_eq!(router.route(&envelope, 0).unwrap().to_string(), "192.0.2.7:26");
+        let d = router.route(&envelope, 0).unwrap();
+        assert_eq!((d.to_string(), d.tls, d.public_only), ("192.0.2.7:26".into(), TlsMode::Verify, true));
+        envelope.recipients[0].route = Some(RouteChoice::NextHop("127.0.0.1:2525".into()));
+        assert!(
+            matches!(router.route(&envelope, 0), Err(Problem::Temporary(d)) if d.status == Status(4, 3, 5)),
+            "a hop no plugin lists"
+        );
         envelope.recipients[0].route = Some(RouteChoice::Named("missing".into()));
         assert!(matches!(router.route(&envelope, 0), Err(Problem::Temporary(d)) if d.status == Status(4, 3, 5)));
     }

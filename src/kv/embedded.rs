@@ -13,6 +13,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 use super::KvError;
 use super::memory::parse_counter;
+use super::quota::Usage;
 use crate::clock::{self, SharedClock};
 use crate::fsync;
 
@@ -169,6 +170,27 @@ impl EmbeddedKv {
             let removed = table.remove(slot(namespace, key).as_str()).map_err(failed)?;
             Ok(removed.is_some_and(|guard| decode(guard.value(), now).is_some()))
         })
+    }
+
+    /// The size (key and value bytes) of the live value under `key`.
+    pub fn size_of(&self, namespace: &str, key: &str) -> Result<Option<u64>, KvError> {
+        Ok(self.get(namespace, key)?.map(|value| (key.len() + value.len()) as u64))
+    }
+
+    /// The live keys of `namespace` and their size: one scan of its range.
+    pub fn usage(&self, namespace: &str) -> Result<Usage, KvError> {
+        let (start, end) = (format!("{namespace}\u{0}"), format!("{namespace}\u{1}"));
+        let now = self.clock.now_ms();
+        let txn = self.db.begin_read().map_err(failed)?;
+        let table = txn.open_table(TABLE).map_err(failed)?;
+        let mut usage = Usage::default();
+        for entry in table.range(start.as_str()..end.as_str()).map_err(failed)? {
+            let (slot, stored) = entry.map_err(failed)?;
+            if let Some((bytes, _)) = decode(stored.value(), now) {
+                usage = usage.plus(slot.value().len() - start.len() + bytes.len());
+            }
+        }
+        Ok(usage)
     }
 
     /// Makes every write so far durable.

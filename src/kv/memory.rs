@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::KvError;
+use super::quota::Usage;
 use crate::clock::{self, SharedClock};
 
 #[derive(Debug)]
@@ -92,6 +93,24 @@ impl MemoryKv {
         let mut entries = self.lock();
         let now = self.clock.now_ms();
         entries.remove(&(namespace.to_string(), key.to_string())).is_some_and(|v| v.live(now))
+    }
+}
+
+impl MemoryKv {
+    /// The size (key and value bytes) of the live value under `key`.
+    pub fn size_of(&self, namespace: &str, key: &str) -> Option<u64> {
+        let entries = self.lock();
+        let value = entries.get(&(namespace.to_string(), key.to_string()))?;
+        value.live(self.clock.now_ms()).then(|| (key.len() + value.bytes.len()) as u64)
+    }
+
+    /// The live keys of `namespace` and their size.
+    pub fn usage(&self, namespace: &str) -> Usage {
+        let now = self.clock.now_ms();
+        self.lock()
+            .iter()
+            .filter(|((ns, _), value)| ns == namespace && value.live(now))
+            .fold(Usage::default(), |usage, ((_, key), value)| usage.plus(key.len() + value.bytes.len()))
     }
 }
 

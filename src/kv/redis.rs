@@ -8,6 +8,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
 
 use super::KvError;
+use super::quota::Usage;
 
 pub struct RedisKv {
     client: redis::Client,
@@ -21,6 +22,17 @@ impl std::fmt::Debug for RedisKv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisKv").field("prefix", &self.prefix).finish_non_exhaustive()
     }
+}
+
+/// `text` matched literally in a SCAN pattern.
+fn glob_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
 }
 
 fn unavailable(e: impl std::fmt::Display) -> KvError {
@@ -99,6 +111,48 @@ impl RedisKv {
             }
             let (value,): (i64,) = pipe.query_async(&mut c).await?;
             Ok(value)
+        })
+        .await
+    }
+
+    /// The size (key and value bytes) of the value under `key`.
+    pub async fn size_of(&self, namespace: &str, key: &str) -> Result<Option<u64>, KvError> {
+        let full = self.key(namespace, key);
+        let (exists, len): (bool, u64) =
+            self.run(async |mut c| redis::pipe().exists(&full).strlen(&full).query_async(&mut c).await).await?;
+        Ok(exists.then_some(key.len() as u64 + len))
+    }
+
+    /// The keys of `namespace` and their size: a SCAN of its keys (only when the
+    /// quota needs a recount, not on every write).
+    pub async fn usage(&self, namespace: &str) -> Result<Usage, KvError> {
+        let prefix = self.key(namespace, "");
+        let pattern = format!("{}*", glob_escape(&prefix));
+        self.run(async |mut c| {
+            let mut usage = Usage::default();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c)
+                    .await?;
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.strlen(key);
+                }
+                let lengths: Vec<u64> = if keys.is_empty() { Vec::new() } else { pipe.query_async(&mut c).await? };
+                for (key, len) in keys.iter().zip(lengths) {
+                    usage = usage.plus(key.len() - prefix.len() + len as usize);
+                }
+                if next == 0 {
+                    return Ok(usage);
+                }
+                cursor = next;
+            }
         })
         .await
     }

@@ -11,7 +11,7 @@ use super::imports::linker;
 use super::loader::{ErrorSite, LoadContext, LoadedPlugin, load};
 use super::shared::Services;
 use super::stage::Stage;
-use crate::config::{Config, ConfigError, Grant, PluginConfig};
+use crate::config::{Config, ConfigError, Grant, PluginConfig, PluginsConfig};
 use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
@@ -48,7 +48,7 @@ impl PluginHost {
         let mut host = PluginHost::start(config.plugins.max_instances, &config.plugin, Services { resolver, kv })
             .map_err(|e| ConfigError::without_position(&origin.file, format!("cannot start the plugin engine: {e}")))?;
         for plugin in &config.plugin {
-            let loaded = host.load_one(plugin, &cache_dir, config.plugins.log_rate).await.map_err(|e| {
+            let loaded = host.load_one(plugin, &cache_dir, &config.plugins).await.map_err(|e| {
                 let span_of = |site| match site {
                     ErrorSite::Path => plugin.path.span(),
                     ErrorSite::Grants if !plugin.grants.span().is_empty() => plugin.grants.span(),
@@ -61,7 +61,7 @@ impl PluginHost {
                 version = %loaded.version,
                 interface = %loaded.interface,
                 stages = ?loaded.stages.names(),
-                grants = ?plugin.grants.get_ref().iter().map(|g| g.get_ref().as_str()).collect::<Vec<_>>(),
+                may = %plugin.permissions(&config.plugins),
                 reuse = %loaded.reuse.describe(),
                 "plugin loaded"
             );
@@ -90,7 +90,7 @@ impl PluginHost {
         &mut self,
         plugin: &PluginConfig,
         cache_dir: &PathBuf,
-        log_rate: u32,
+        settings: &PluginsConfig,
     ) -> Result<LoadedPlugin, super::loader::LoadError> {
         let engine = self
             .engine
@@ -100,8 +100,15 @@ impl PluginHost {
             at: ErrorSite::Path,
             message: format!("cannot link host interfaces: {e}"),
         })?;
-        let ctx =
-            LoadContext { engine, linker: &linker, services: &self.services, slots: &self.slots, cache_dir, log_rate };
+        let ctx = LoadContext {
+            engine,
+            linker: &linker,
+            services: &self.services,
+            slots: &self.slots,
+            cache_dir,
+            log_rate: settings.log_rate,
+            quotas: plugin.quotas(settings),
+        };
         load(&ctx, plugin).await
     }
 

@@ -11,6 +11,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::engine::PluginEngine;
 use super::hooks::{Hooks, HooksPre};
 use super::output::Invalid;
+use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use super::state::PluginState;
 
@@ -144,6 +145,7 @@ impl Instance {
         state.ticks_left = PluginEngine::ticks(plugin.cpu_time);
         state.limits.denied = false;
         state.deadline = tokio::time::Instant::now() + plugin.wall_time;
+        state.dns_budget = DnsBudget::new(plugin.quotas.dns_lookups);
         self.store.set_epoch_deadline(1);
         self.in_call = true;
         let outcome = tokio::time::timeout(plugin.wall_time, call(&self.hooks, &mut self.store)).await;

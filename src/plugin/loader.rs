@@ -18,7 +18,7 @@ use super::shared::{LogLimiter, PluginShared, Services};
 use super::stage::{Stage, StageSet};
 use super::state::PluginState;
 use super::version::{Interface, Line};
-use crate::config::{Grant, PluginConfig};
+use crate::config::{Grant, PluginConfig, Quotas};
 
 /// A plugin ready to be instantiated.
 pub struct LoadedPlugin {
@@ -137,6 +137,7 @@ pub struct LoadContext<'a> {
     pub slots: &'a Arc<Semaphore>,
     pub cache_dir: &'a Path,
     pub log_rate: u32,
+    pub quotas: Quotas,
 }
 
 pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<LoadedPlugin, LoadError> {
@@ -169,6 +170,9 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         config: config.config.clone(),
         log_limiter: LogLimiter::new(ctx.log_rate),
         peak_memory: Default::default(),
+        next_hops: config.next_hops.clone(),
+        quotas: ctx.quotas,
+        quota_hits: Default::default(),
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{Grant, OnError};
+use super::quota_hits::QuotaHits;
+use crate::config::{AllowedHop, Grant, OnError, Quotas};
 use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
@@ -23,6 +24,10 @@ pub struct PluginShared {
     pub log_limiter: LogLimiter,
     /// The most memory any instance of it has grown to.
     pub peak_memory: AtomicU64,
+    /// The next hops it may choose (`route` grant).
+    pub next_hops: Vec<AllowedHop>,
+    pub quotas: Quotas,
+    pub quota_hits: QuotaHits,
 }
 
 /// Host services shared by all plugins.

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use crate::config::Grant;
 
@@ -22,6 +23,8 @@ pub struct PluginState {
     /// When the current call's wall time runs out; host calls that wait (DNS) give up
     /// a little before it, so the plugin still gets to decide.
     pub deadline: tokio::time::Instant,
+    /// DNS lookups left for the current call.
+    pub dns_budget: DnsBudget,
 }
 
 impl PluginState {
@@ -34,6 +37,7 @@ impl PluginState {
         }
         let limits = Limits::new(plugin.memory_limit);
         let deadline = tokio::time::Instant::now() + plugin.wall_time;
+        let dns_budget = DnsBudget::new(plugin.quotas.dns_lookups);
         PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -42,6 +46,7 @@ impl PluginState {
             services,
             ticks_left: 0,
             deadline,
+            dns_budget,
         }
     }
 }

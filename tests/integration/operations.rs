@@ -126,7 +126,7 @@ with smtplib.SMTP("localhost", int(sys.argv[1])) as s:
     assert_eq!(sluice.queued().len(), 1);
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
@@ -138,7 +138,7 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The value of the first sample of `metric` whose labels contain every `labels` item.
-fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
     metrics
         .lines()
         .filter(|l| {
@@ -384,7 +384,8 @@ fn the_embedded_kv_keeps_greylist_data_across_a_restart() {
     assert_eq!(attempt(sluice.addr), 250, "the retry after the delay passes: the triplet survived the restart");
 }
 
-struct Redis(std::process::Child, u16);
+/// A redis-server on a free loopback port, killed when dropped.
+pub(crate) struct Redis(std::process::Child, pub(crate) u16);
 
 impl Drop for Redis {
     fn drop(&mut self) {
@@ -393,7 +394,7 @@ impl Drop for Redis {
     }
 }
 
-fn start_redis() -> Redis {
+pub(crate) fn start_redis() -> Redis {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])

@@ -81,6 +81,9 @@ fn run_case(
     if let Some(grants) = strings(setting(case, defaults, "grants")) {
         command.arg("--grant").args(grants);
     }
+    if let Some(hops) = strings(setting(case, defaults, "next_hops")) {
+        command.arg("--next-hop").args(hops);
+    }
     if let Some(records) = dns {
         command.arg("--dns").arg(records);
     }

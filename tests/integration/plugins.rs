@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::client::queued_id;
-use crate::support::plugins::testing;
+use crate::support::plugins::{testing, testing_granted};
 use crate::support::{Client, Sluice};
 
 fn server(plugins: &str) -> Sluice {
@@ -91,7 +91,12 @@ fn tempfail_and_disconnect_verdicts() {
 #[test]
 fn header_and_sender_rewrites_arrive_at_the_queue() {
     let plugins = [
-        testing("sender", "", "stage = \"mail-from\"\naction = \"rewrite-sender\"\nvalue = \"masked@example.net\""),
+        testing_granted(
+            "sender",
+            &["recipients"],
+            "",
+            "stage = \"mail-from\"\naction = \"rewrite-sender\"\nvalue = \"masked@example.net\"",
+        ),
         testing("stamp", "", "stage = \"data\"\naction = \"add-header\"\nvalue = \"X-Filtered-By: sluice test\""),
         testing(
             "subject",
@@ -128,15 +133,36 @@ fn header_and_sender_rewrites_arrive_at_the_queue() {
 #[test]
 fn recipients_can_be_rewritten_dropped_added_and_the_body_replaced() {
     let plugins = [
-        testing(
+        testing_granted(
             "alias",
+            &["recipients"],
             "",
             "stage = \"rcpt-to\"\naction = \"rewrite-recipient\"\nonly_for = \"sales\"\nvalue = \"team@example.com\"",
         ),
-        testing("blackhole", "", "stage = \"rcpt-to\"\naction = \"drop-recipient\"\nonly_for = \"devnull\""),
-        testing("archive", "", "stage = \"data\"\naction = \"add-recipient\"\nvalue = \"archive@example.com\""),
-        testing("body", "", "stage = \"data\"\naction = \"replace-body\"\nvalue = \"[body removed by policy]\""),
-        testing("route", "", "stage = \"data\"\naction = \"next-hop\"\nvalue = \"10.0.0.5:2525\""),
+        testing_granted(
+            "blackhole",
+            &["recipients"],
+            "",
+            "stage = \"rcpt-to\"\naction = \"drop-recipient\"\nonly_for = \"devnull\"",
+        ),
+        testing_granted(
+            "archive",
+            &["recipients"],
+            "",
+            "stage = \"data\"\naction = \"add-recipient\"\nvalue = \"archive@example.com\"",
+        ),
+        testing_granted(
+            "body",
+            &["body"],
+            "",
+            "stage = \"data\"\naction = \"replace-body\"\nvalue = \"[body removed by policy]\"",
+        ),
+        testing_granted(
+            "route",
+            &["route"],
+            "next_hops = [\"10.0.0.5:2525\"]",
+            "stage = \"data\"\naction = \"next-hop\"\nvalue = \"10.0.0.5:2525\"",
+        ),
     ]
     .concat();
     let sluice = server(&plugins);

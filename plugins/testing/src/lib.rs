@@ -65,6 +65,12 @@ pub enum Action {
     InstanceCalls,
     /// Log `value` many lines.
     LogFlood,
+    /// Write 64 KiB values under new keys (`value` many at most) until the store
+    /// refuses; the header `X-Test-Kv` says how many were written and why it stopped.
+    KvFlood,
+    /// Look up `value` many distinct names; the header `X-Test-Dns` counts the lookups
+    /// that failed and gives the last error.
+    DnsFlood,
 }
 
 impl Action {
@@ -98,6 +104,8 @@ impl Action {
             "count" => Action::Count,
             "instance-calls" => Action::InstanceCalls,
             "log-flood" => Action::LogFlood,
+            "kv-flood" => Action::KvFlood,
+            "dns-flood" => Action::DnsFlood,
             _ => return None,
         })
     }
@@ -294,6 +302,8 @@ impl Plugin for Testing {
                 let count = kv::increment(&b.value, 1, None).unwrap_or(-1);
                 result.add_header("X-Test-Count", count.to_string())
             }
+            Action::KvFlood => result.add_header("X-Test-Kv", kv_flood(b.value.parse().unwrap_or(1000))),
+            Action::DnsFlood => result.add_header("X-Test-Dns", dns_flood(b.value.parse().unwrap_or(100))),
             Action::InstanceCalls => {
                 static CALLS: AtomicU32 = AtomicU32::new(0);
                 let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
@@ -302,6 +312,32 @@ impl Plugin for Testing {
             _ => result,
         }
     }
+}
+
+/// Fills the kv namespace: "WRITTEN KEY-PREFIX ERROR".
+fn kv_flood(at_most: u32) -> String {
+    // Keys new on every call, so a retry cannot overwrite the same ones.
+    let prefix = kv::increment("flood-calls", 1, None).unwrap_or(0);
+    let value = vec![0x5a_u8; 64 * 1024];
+    for i in 0..at_most {
+        if let Err(error) = kv::set(&format!("flood-{prefix}-{i}"), &value, None) {
+            return format!("{i} {prefix} {error:?}");
+        }
+    }
+    format!("{at_most} {prefix} none")
+}
+
+/// Looks up many names: "FAILED LAST-ERROR".
+fn dns_flood(lookups: u32) -> String {
+    let mut failed = 0;
+    let mut last = String::from("none");
+    for i in 0..lookups {
+        if let Err(error) = dns::lookup_a(&format!("n{i}.flood.test")) {
+            failed += 1;
+            last = format!("{error:?}");
+        }
+    }
+    format!("{failed} {last}")
 }
 
 /// Describes the message as the host presented it, in headers the tests read back.

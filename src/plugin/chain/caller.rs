@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::runner::Link;
+use crate::plugin::effects::Effects;
 use crate::plugin::host::PluginHost;
 use crate::plugin::instance::{Failure, Instance};
 use crate::plugin::output::{Checked, Verdict};
@@ -76,7 +77,7 @@ impl Caller {
 
     /// Runs one plugin's hook; the closure makes the call and checks its output. After
     /// a failure the instance is dropped: its state is unknown.
-    pub async fn run<T>(
+    pub async fn run<T: Effects>(
         &mut self,
         index: usize,
         stage: Stage,
@@ -88,6 +89,10 @@ impl Caller {
             Err(failure) => Err(failure),
         };
         let shared = &self.host.plugins()[index].shared;
+        let result = result.and_then(|(checked, changes)| match changes.check(shared) {
+            Ok(()) => Ok((checked, changes)),
+            Err(missing) => Err(missing.into()),
+        });
         metrics::histogram!("sluice_plugin_call_seconds", "plugin" => shared.name.clone(), "stage" => stage.name())
             .record(started.elapsed().as_secs_f64());
         let peak_memory = self.instances[index].as_ref().map_or(0, Instance::peak_memory);

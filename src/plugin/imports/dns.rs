@@ -36,6 +36,11 @@ impl PluginState {
 
     async fn records(&mut self, name: String, kind: RecordKind) -> Result<Vec<Record>, Error> {
         let resolver = self.resolver(&name)?;
+        if !self.dns_budget.take() {
+            let why = format!("at most {} DNS lookups per call", self.plugin.quotas.dns_lookups);
+            self.plugin.quota_hits.hit(&self.plugin.name, "dns", &why);
+            return Err(Error::Failed(why));
+        }
         let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.lookup(&name, kind))
             .await
             .map_err(|_| Error::Timeout)?;

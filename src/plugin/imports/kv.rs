@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::kv::KvError;
+use crate::kv::{KvError, Limit};
 use crate::plugin::bindings::sluice::plugin::kv::{Error, Host};
 use crate::plugin::state::PluginState;
 
@@ -15,7 +15,7 @@ const MAX_VALUE: usize = 64 * 1024;
 fn convert<T>(result: Result<T, KvError>) -> wasmtime::Result<Result<T, Error>> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(KvError::Invalid(why)) => Ok(Err(Error::Invalid(why))),
+        Err(KvError::Invalid(why) | KvError::OverQuota(why)) => Ok(Err(Error::Invalid(why))),
         Err(KvError::Unavailable(why)) => Err(wasmtime::Error::msg(format!("kv store unavailable: {why}"))),
     }
 }
@@ -25,6 +25,20 @@ fn check_key(key: &str) -> Result<(), Error> {
         return Err(Error::Invalid(format!("keys must be 1 to {MAX_KEY} bytes")));
     }
     Ok(())
+}
+
+impl PluginState {
+    fn kv_limit(&self) -> Limit {
+        Limit { keys: self.plugin.quotas.kv_keys, bytes: self.plugin.quotas.kv_bytes }
+    }
+
+    /// Counts (and logs, rate-limited) a write the quota refused.
+    fn counted<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
+        if let Err(KvError::OverQuota(why)) = &result {
+            self.plugin.quota_hits.hit(&self.plugin.name, "kv", why);
+        }
+        result
+    }
 }
 
 impl Host for PluginState {
@@ -42,7 +56,9 @@ impl Host for PluginState {
         if value.len() > MAX_VALUE {
             return Ok(Err(Error::Invalid(format!("values must be at most {MAX_VALUE} bytes"))));
         }
-        convert(self.services.kv.set(&self.plugin.name, &key, value, ttl_ms.map(Duration::from_millis)).await)
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let written = self.services.kv.set(&self.plugin.name, &key, value, ttl, self.kv_limit()).await;
+        convert(self.counted(written))
     }
 
     async fn increment(
@@ -54,7 +70,9 @@ impl Host for PluginState {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        convert(self.services.kv.increment(&self.plugin.name, &key, delta, ttl_ms.map(Duration::from_millis)).await)
+        let ttl = ttl_ms.map(Duration::from_millis);
+        let counted = self.services.kv.increment(&self.plugin.name, &key, delta, ttl, self.kv_limit()).await;
+        convert(self.counted(counted))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, Error>> {

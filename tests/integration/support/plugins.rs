@@ -22,15 +22,30 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
-/// A `[[plugin]]` entry for the testing plugin with the given `[plugin.config]` body.
+/// A `[[plugin]]` entry for the testing plugin with the given `[plugin.config]` body,
+/// granted the host interfaces (`config`, `log`, `dns`, `kv`) and no effects.
 pub fn testing(name: &str, extra_keys: &str, config: &str) -> String {
-    testing_at(&wasm("testing"), name, extra_keys, config)
+    testing_at(&wasm("testing"), name, &[], extra_keys, config)
 }
 
-/// [`testing`] with the testing plugin built at `path` (such as a [`wit_0_1_0`] fixture).
-pub fn testing_at(path: &Path, name: &str, extra_keys: &str, config: &str) -> String {
+/// `testing`, granted these effects (`recipients`, `route`, `body`) too.
+pub fn testing_granted(name: &str, effects: &[&str], extra_keys: &str, config: &str) -> String {
+    testing_at(&wasm("testing"), name, effects, extra_keys, config)
+}
+
+/// [`testing`] with the testing plugin built at `path` (such as a [`wit_0_1_0`] fixture),
+/// granted `effects` besides config, log, dns and kv.
+pub fn testing_at(path: &Path, name: &str, effects: &[&str], extra_keys: &str, config: &str) -> String {
+    let effects: String = effects.iter().map(|e| format!(", \"{e}\"")).collect();
     format!(
-        "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\ngrants = [\"config\", \"log\", \"dns\", \"kv\"]\n{extra_keys}\n[plugin.config]\n{config}\n",
+        "[[plugin]]
+name = \"{name}\"
+path = \"{}\"
+grants = [\"config\", \"log\", \"dns\", \"kv\"{effects}]
+{extra_keys}
+[plugin.config]
+{config}
+",
         path.display()
     )
 }
