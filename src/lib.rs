@@ -5,6 +5,7 @@
 //! [`mail`] holds the vocabulary they share.
 
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod control;

@@ -27,7 +27,7 @@ pub fn validate(path: &Path) -> Result<Config, ConfigError> {
             crate::dns::shared_resolver(&config.dns).map_err(|e| ConfigError::without_position(path, e.to_string()))?;
         runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory()), resolver))?;
     }
-    crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
+    crate::client::tls::build(&config.delivery, &config.origin)?;
     // Routes' credentials (password files are read here, as at start).
     crate::delivery::routing::Router::new(Arc::new(config.clone()))
         .map_err(|e| ConfigError::without_position(path, e.to_string()))?;

@@ -2,7 +2,8 @@
 //! be trusted, else a fresh one to the first host of the destination that answers
 //! and can take the message, a few at most per attempt.
 
-use super::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
+use super::diagnose::Diagnose;
+use crate::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
 use super::engine::Engine;
 use super::mx;
 use super::outcome::{Problem, RcptOutcome, local};

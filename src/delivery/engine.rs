@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::client::{self, ClientSettings};
+use crate::client::{self, ClientSettings};
 use super::pool::Pool;
 use super::routing::Router;
 use crate::clock::SharedClock;

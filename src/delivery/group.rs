@@ -6,7 +6,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::client::{ClientError, Message, Needs, SmtpClient, Stage, Verdict};
+use super::diagnose::Diagnose;
+use crate::client::{ClientError, Message, Needs, SmtpClient, Stage, Verdict};
 use super::connect::Connections;
 use super::engine::Engine;
 use super::event::{Event, Events};

@@ -18,8 +18,8 @@
 
 pub mod admin;
 mod attempt;
-pub mod client;
 mod connect;
+mod diagnose;
 pub mod control;
 pub mod dsn;
 mod engine;

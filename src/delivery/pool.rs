@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::client::SmtpClient;
+use crate::client::SmtpClient;
 use super::routing::Destination;
 use crate::config::DeliveryConfig;
 use crate::queue::Diagnostic;

@@ -4,6 +4,7 @@
 
 mod capabilities;
 mod connection;
+mod credentials;
 pub mod data;
 mod error;
 mod handshake;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use capabilities::Capabilities;
+pub use credentials::Credentials;
 pub use error::{ClientError, Stage};
 pub use tls::TlsConnectors;
 pub use transaction::{Message, Needs, Unsuitable, Verdict};
