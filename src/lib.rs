@@ -15,5 +15,6 @@ pub mod kv;
 pub mod mail;
 pub mod plugin;
 pub mod queue;
+pub mod recipients;
 pub mod smtp;
 pub mod wire;

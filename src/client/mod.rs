@@ -8,6 +8,7 @@ mod credentials;
 pub mod data;
 mod error;
 mod handshake;
+mod probe;
 pub mod tls;
 mod transaction;
 

@@ -29,6 +29,26 @@ impl ConfigOrigin {
     }
 }
 
+/// A list for the modes that read one, next hops to ask for the modes that call out.
+fn validate_recipients(origin: &ConfigOrigin, route: &super::RouteConfig) -> Result<(), ConfigError> {
+    let name = route.name.get_ref();
+    let r = &route.recipients;
+    let mode = *r.verify.get_ref();
+    if mode.uses_list() && r.list.is_none() {
+        return Err(origin.error_at(&r.verify, format!("route {name:?}: verify = \"list\" needs a list file")));
+    }
+    if mode.uses_callout() && route.next_hop.is_none() {
+        return Err(origin.error_at(
+            &r.verify,
+            format!("route {name:?}: recipient callouts ask the route's next_hop; an MX route has none"),
+        ));
+    }
+    if *r.connections.get_ref() == 0 {
+        return Err(origin.error_at(&r.connections, "recipients.connections must be at least 1"));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads and validates `file`. Relative paths inside are resolved against the
     /// file's directory, so the server behaves the same whatever its working directory.
@@ -126,6 +146,7 @@ impl Config {
             {
                 return Err(origin.error_at(limit, "max_connections must be at least 1"));
             }
+            validate_recipients(origin, route)?;
             if let Some(auth) = &route.auth {
                 let a = auth.get_ref();
                 if a.password.is_some() == a.password_file.is_some() {
@@ -144,6 +165,14 @@ impl Config {
     }
 
     fn resolve_paths(&mut self) {
+        let base_dir = self.origin.base_dir().to_path_buf();
+        for route in &mut self.routes {
+            if let Some(list) = &mut route.recipients.list
+                && list.get_ref().is_relative()
+            {
+                *list.get_mut() = base_dir.join(list.get_ref());
+            }
+        }
         let base = self.origin.base_dir().to_path_buf();
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {

@@ -3,12 +3,12 @@
 //! and can take the message, a few at most per attempt.
 
 use super::diagnose::Diagnose;
-use crate::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
 use super::engine::Engine;
 use super::mx;
 use super::outcome::{Problem, RcptOutcome, local};
 use super::pool::Site;
 use super::routing::Destination;
+use crate::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
 use crate::config::TlsMode;
 use crate::wire::Status;
 

@@ -19,8 +19,8 @@
 pub mod admin;
 mod attempt;
 mod connect;
-mod diagnose;
 pub mod control;
+mod diagnose;
 pub mod dsn;
 mod engine;
 mod event;

@@ -8,6 +8,7 @@ use super::replies;
 use crate::config::Config;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
+use crate::recipients::Verifier;
 use crate::wire::{Extension, Reply};
 
 pub struct SmtpContext {
@@ -15,6 +16,8 @@ pub struct SmtpContext {
     pub tls: Option<TlsAcceptor>,
     pub queue: Arc<Queue>,
     pub plugins: Arc<PluginHost>,
+    /// Recipient verification at RCPT (`[route.recipients]`).
+    pub recipients: Arc<Verifier>,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -54,7 +57,14 @@ impl SmtpContext {
             tls,
             queue,
             plugins,
+            recipients: Arc::new(Verifier::disabled()),
         }
+    }
+
+    /// Verifies recipients with `verifier` (none are verified otherwise).
+    pub fn with_recipients(mut self, verifier: Arc<Verifier>) -> Self {
+        self.recipients = verifier;
+        self
     }
 
     pub fn hostname(&self) -> &str {
