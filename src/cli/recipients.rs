@@ -38,7 +38,9 @@ fn run(config_path: &Path, address: &str) -> anyhow::Result<ExitCode> {
         };
         let resolver = crate::dns::shared_resolver(&config.dns)?;
         let verifier = Verifier::new(&config, Arc::new(kv), resolver)?;
-        let Some(check) = verifier.check(&recipient).await else {
+        let check = verifier.check(&recipient).await;
+        verifier.close().await;
+        let Some(check) = check else {
             println!("{recipient}: not verified (no route verifies recipients at {})", recipient.domain);
             return Ok(ExitCode::SUCCESS);
         };

@@ -129,6 +129,13 @@ impl Verifier {
         Some(check(answer, source))
     }
 
+    /// Says goodbye on every idle callout connection.
+    pub async fn close(&self) {
+        for callout in self.routes.iter().filter_map(|r| r.policy.as_ref()?.callout.as_ref()) {
+            callout.pool.close().await;
+        }
+    }
+
     /// Idle callout connections of the route named `route` (for tests and the CLI).
     pub fn idle_connections(&self, route: &str) -> usize {
         self.routes

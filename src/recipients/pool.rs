@@ -71,6 +71,14 @@ impl CalloutPool {
         self.idle().len()
     }
 
+    /// QUITs every idle connection (a one-shot check is done with them).
+    pub async fn close(&self) {
+        let idle = std::mem::take(&mut *self.idle());
+        for (client, _) in idle {
+            client.quit().await;
+        }
+    }
+
     /// QUITs the connections idle longer than the timeout.
     fn close_stale(&self) {
         let Some(limit) = Instant::now().checked_sub(self.idle_timeout) else { return };

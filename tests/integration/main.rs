@@ -20,6 +20,7 @@ mod operations;
 mod plugin_fixtures;
 mod plugins;
 mod queue_admin;
+mod recipients;
 mod session;
 mod smarthost;
 mod smuggling;

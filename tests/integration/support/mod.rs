@@ -6,6 +6,7 @@
 pub mod client;
 pub mod dns;
 pub mod plugins;
+pub mod postfix;
 pub mod server;
 pub mod sink;
 pub mod tls;
