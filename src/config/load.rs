@@ -210,6 +210,37 @@ impl Config {
 mod tests {
     use super::*;
 
+    #[test]
+    fn route_recipients_parse_and_errors_point_at_the_key() {
+        let route = "[[route]]\nname = \"mailstore\"\ndomains = [\"example.com\"]\nnext_hop = \"10.0.0.5:25\"\n";
+        let config = parse(&format!(
+            "{MINIMAL}{route}[route.recipients]\nverify = \"list+callout\"\nlist = \"recipients.txt\"\n\
+             cache_valid = \"2d\"\ncache_unknown = \"30m\"\non_unavailable = \"accept\"\nconnections = 4\n"
+        ))
+        .unwrap();
+        let r = &config.routes[0].recipients;
+        assert_eq!(*r.verify.get_ref(), super::super::VerifyMode::ListThenCallout);
+        assert_eq!(r.list.as_ref().unwrap().get_ref(), Path::new("/etc/sluice/recipients.txt"));
+        assert_eq!(r.cache_valid.get().as_secs(), 2 * 86_400);
+        assert_eq!(r.cache_unknown.get().as_secs(), 1_800);
+        assert_eq!(r.on_unavailable, super::super::OnUnavailable::Accept);
+        assert_eq!(*r.connections.get_ref(), 4);
+        let default = parse(&format!("{MINIMAL}{route}")).unwrap();
+        assert_eq!(*default.routes[0].recipients.verify.get_ref(), super::super::VerifyMode::None);
+
+        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"list\"\n")).unwrap_err();
+        assert_eq!(err.line, 11, "{err}");
+        assert!(err.message.contains("needs a list file"), "{err}");
+        let mx = "[[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\n";
+        let err = parse(&format!("{MINIMAL}{mx}[route.recipients]\nverify = \"callout\"\n")).unwrap_err();
+        assert!(err.message.contains("an MX route has none"), "{err}");
+        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"maybe\"\n")).unwrap_err();
+        assert_eq!(err.line, 11, "{err}");
+        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"callout\"\nconnections = 0\n"))
+            .unwrap_err();
+        assert_eq!(err.line, 12, "{err}");
+    }
+
     const MINIMAL: &str =
         "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:2525\"]\n[queue]\npath = \"var/queue\"\n";
 
