@@ -49,11 +49,11 @@ impl Callout {
             return Answer::Unavailable { why: "the callout pool is closed".into() };
         };
         // A reused connection the server has since closed is retried on a new one.
-        if let Some(mut client) = lease.client.take() {
-            if let Ok(reply) = client.probe(recipient).await {
-                self.pool.give_back(lease, client);
-                return classify(&reply);
-            }
+        if let Some(mut client) = lease.client.take()
+            && let Ok(reply) = client.probe(recipient).await
+        {
+            self.pool.give_back(lease, client);
+            return classify(&reply);
         }
         let mut client = match self.connect().await {
             Ok(client) => client,
