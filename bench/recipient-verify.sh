@@ -31,11 +31,12 @@ cd "$(dirname "$0")/.."
 n=2000 cold=600 sessions=20 base_port=3725
 while [ $# -gt 0 ]; do
   case $1 in
-    --n) n=$2; shift 2 ;;
-    --cold) cold=$2; shift 2 ;;
-    --sessions) sessions=$2; shift 2 ;;
-    --base-port) base_port=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    --n | --cold | --sessions | --base-port)
+      [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+      name=${1#--}
+      printf -v "${name//-/_}" '%s' "$2"
+      shift 2 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
