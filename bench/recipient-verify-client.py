@@ -27,8 +27,11 @@ def session(addr, numbers, counts, lock):
             mine["tempfailed" if code < 500 else "refused"] += 1
             smtp.rset()
             continue
-        code, _ = smtp.rcpt(f"{PREFIX}{number}@example.com")
+        code, text = smtp.rcpt(f"{PREFIX}{number}@example.com")
         if code >= 400:
+            with lock:
+                if not FIRST_ERROR:
+                    FIRST_ERROR.append(f"{code} {text.decode(errors='replace')}")
             mine["tempfailed" if code < 500 else "refused"] += 1
             smtp.rset()
             continue
@@ -42,6 +45,7 @@ def session(addr, numbers, counts, lock):
 
 addr, count, sessions, PREFIX, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 numbers = list(range(first, first + count))
+FIRST_ERROR = []
 counts = {"accepted": 0, "refused": 0, "tempfailed": 0}
 lock = threading.Lock()
 threads = [
@@ -57,3 +61,5 @@ print(
     f"{counts['accepted'] / seconds:.0f} accepted={counts['accepted']} refused={counts['refused']} "
     f"tempfailed={counts['tempfailed']} seconds={seconds:.1f}"
 )
+if FIRST_ERROR:
+    print(f"first refusal: {FIRST_ERROR[0]}", file=sys.stderr)

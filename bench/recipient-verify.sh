@@ -20,15 +20,16 @@
 #
 # Usage: bench/recipient-verify.sh [--n N] [--cold N] [--sessions S] [--base-port P]
 #   --n         messages per warm run          (default 2000)
-#   --cold      messages (= new recipients) per cold run (default 600)
+#   --cold      messages (= new recipients) per cold run (default 400)
 #   --sessions  parallel sessions              (default 20)
 #   --base-port search free ports from here    (default 3725)
-# SLUICE_BIN=path uses that binary instead of building target/release/sluice.
+# SLUICE_BIN=path uses that binary instead of building target/release/sluice;
+# KEEP_WORK=1 keeps the work directory (configs, maillogs) for a look afterwards.
 # Needs root: Postfix drops privileges itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-n=2000 cold=600 sessions=20 base_port=3725
+n=2000 cold=400 sessions=20 base_port=3725
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -59,7 +60,7 @@ cleanup() {
   for instance in mailstore front; do
     [ -d "$work/$instance/etc" ] && postfix -c "$work/$instance/etc" stop >/dev/null 2>&1 || true
   done
-  rm -rf "$work"
+  if [ -n "${KEEP_WORK:-}" ]; then log "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -186,7 +187,7 @@ echo "cold sluice $(cut -d' ' -f1 "$work/cold.sluice") $(cut -d' ' -f2- "$work/c
 postfix_instance front "$front_port" <<CF
 relay_domains = example.com
 mynetworks =
-transport_maps = inline:{ example.com = relay:[127.0.0.1]:$store_port }
+relay_transport = relay:[127.0.0.1]:$store_port
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions = reject_unverified_recipient
 unverified_recipient_reject_code = 550
