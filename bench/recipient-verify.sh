@@ -18,8 +18,9 @@
 # Prints a markdown table to stdout (progress to stderr). Absolute figures vary with the
 # machine's load: compare the figures of one run, never figures of different runs.
 #
-# Usage: bench/recipient-verify.sh [--n N] [--cold N] [--sessions S] [--base-port P]
+# Usage: bench/recipient-verify.sh [--n N] [--repeat K] [--cold N] [--sessions S] [--base-port P]
 #   --n         messages per warm run          (default 2000)
+#   --repeat    warm runs per variant, interleaved, median kept (default 3)
 #   --cold      messages (= new recipients) per cold run (default 400)
 #   --sessions  parallel sessions              (default 20)
 #   --base-port search free ports from here    (default 3725)
@@ -29,11 +30,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-n=2000 cold=400 sessions=20 base_port=3725
+n=2000 repeat=3 cold=400 sessions=20 base_port=3725
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    --n | --cold | --sessions | --base-port)
+    --n | --repeat | --cold | --sessions | --base-port)
       [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
       name=${1#--}
       printf -v "${name//-/_}" '%s' "$2"
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for v in "$n" "$cold" "$sessions" "$base_port"; do
+for v in "$n" "$repeat" "$cold" "$sessions" "$base_port"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "needs root (private Postfix instances)" >&2; exit 1; }
@@ -160,18 +161,18 @@ delivered_count() { grep -c 'status=sent' "$work/mailstore/maillog" 2>/dev/null 
 
 results="$work/results"
 : >"$results"
-for verify in none callout; do
+for rep in $(seq "$repeat"); do for verify in none callout; do
   rm -rf "$work/queue"
   start_sluice "$work/$verify.toml" "$sluice_port" "$work/$verify.log"
   log "warm, verify = $verify: warm-up"
   accept_rate 200 5 >/dev/null
   sleep 1
-  log "warm, verify = $verify: $n messages, $sessions sessions"
+  log "warm $rep/$repeat, verify = $verify: $n messages, $sessions sessions"
   rate=$(accept_rate "$n" "$sessions")
   log "  accept $rate msg/s"
   echo "warm $verify $rate" >>"$results"
   stop_sluice
-done
+done; done
 
 client=bench/recipient-verify-client.py
 cold_sluice() {
@@ -199,19 +200,22 @@ echo "cold postfix $(cat "$work/cold.postfix")" >>"$results"
 log "mail server: $(delivered_count) messages delivered (discarded)"
 
 python3 - "$results" "$n" "$cold" "$sessions" "$(machine)" <<'PY'
-import sys
+import statistics, sys
 results, n, cold, sessions, machine = sys.argv[1:]
-rows = {}
+rows, warm = {}, {}
 for line in open(results):
     kind, who, rate, *rest = line.split()
     rows[(kind, who)] = (rate, " ".join(rest))
-none = float(rows[("warm", "none")][0])
-callout = float(rows[("warm", "callout")][0])
+    if kind == "warm":
+        warm.setdefault(who, []).append(float(rate))
+none = statistics.median(warm["none"])
+callout = statistics.median(warm["callout"])
 print(f"Recipient verification, {n} msgs (warm) / {cold} new recipients (cold), 4 KB, {sessions} sessions; {machine}\n")
 print("| run | accept msg/s | note |")
 print("|---|---|---|")
-print(f"| Sluice, verify = \"none\" | {none:.0f} | |")
-print(f"| Sluice, verify = \"callout\", warm cache | {callout:.0f} | ratio to none: **{callout / none:.2f}** (target >= 0.9) |")
+runs = lambda who: ", ".join(f"{r:.0f}" for r in warm[who])
+print(f"| Sluice, verify = \"none\" | {none:.0f} | median of {runs('none')} |")
+print(f"| Sluice, verify = \"callout\", warm cache | {callout:.0f} | median of {runs('callout')}; ratio to none: **{callout / none:.2f}** (target >= 0.9) |")
 for who, label in (("sluice", "Sluice, verify = \"callout\", cold cache"), ("postfix", "Postfix, reject_unverified_recipient, cold")):
     rate, rest = rows[("cold", who)]
     print(f"| {label} | {rate} | {rest} |")
