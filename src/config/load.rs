@@ -236,8 +236,8 @@ mod tests {
         assert!(err.message.contains("an MX route has none"), "{err}");
         let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"maybe\"\n")).unwrap_err();
         assert_eq!(err.line, 11, "{err}");
-        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"callout\"\nconnections = 0\n"))
-            .unwrap_err();
+        let err =
+            parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"callout\"\nconnections = 0\n")).unwrap_err();
         assert_eq!(err.line, 12, "{err}");
     }
 
