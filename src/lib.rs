@@ -5,6 +5,7 @@
 //! [`mail`] holds the vocabulary they share.
 
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod control;
@@ -15,5 +16,6 @@ pub mod kv;
 pub mod mail;
 pub mod plugin;
 pub mod queue;
+pub mod recipients;
 pub mod smtp;
 pub mod wire;

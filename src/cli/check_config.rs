@@ -30,7 +30,13 @@ pub fn validate(path: &Path) -> Result<Vec<String>, ConfigError> {
         let host = runtime.block_on(PluginHost::load(&config, Arc::new(KvStore::memory()), resolver))?;
         plugins = host.plugins().iter().zip(&config.plugin).map(|(p, c)| describe(p, c, &config.plugins)).collect();
     }
-    crate::delivery::client::tls::build(&config.delivery, &config.origin)?;
+    crate::client::tls::build(&config.delivery, &config.origin)?;
+    // Recipient lists, read as at start: a malformed line is FILE:LINE.
+    for route in config.routes.iter().filter(|r| r.recipients.verify.get_ref().uses_list()) {
+        if let Some(list) = &route.recipients.list {
+            crate::recipients::RecipientList::load(list.get_ref())?;
+        }
+    }
     // Routes' credentials (password files are read here, as at start).
     crate::delivery::routing::Router::new(Arc::new(config.clone()))
         .map_err(|e| ConfigError::without_position(path, e.to_string()))?;

@@ -4,6 +4,7 @@ mod check_config;
 mod logging;
 mod plugin_test;
 mod queue;
+mod recipients;
 mod serve;
 
 use std::path::PathBuf;
@@ -62,6 +63,23 @@ pub enum Command {
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
+    },
+    /// Recipient verification (`[route.recipients]`).
+    Recipients {
+        #[command(subcommand)]
+        command: RecipientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Check one recipient as RCPT would (list, cache, callout) and say where the answer
+    /// came from and what the mail server said. Exits 0 valid, 1 unknown, 2 unavailable.
+    Check {
+        /// The recipient address.
+        address: String,
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
     },
 }
 
@@ -151,6 +169,9 @@ pub fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Plugin { command: PluginCommand::Test(args) } => plugin_test::run(&args),
         Command::Queue { command } => run_queue(command),
+        Command::Recipients { command: RecipientsCommand::Check { address, config } } => {
+            recipients::check(&config, &address)
+        }
     }
 }
 

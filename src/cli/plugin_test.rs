@@ -76,6 +76,10 @@ pub struct TestArgs {
     /// Keep compiled plugins here between runs (default: compile afresh every run).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Tag every recipient with this recipient-verification outcome at RCPT, as the
+    /// server does (`recipient-verify:valid` ...) for routes that verify recipients.
+    #[arg(long, value_name = "RESULT", value_parser = ["valid", "unknown", "unavailable"])]
+    pub recipient_verified: Option<String>,
     /// Print one JSON object instead of a report.
     #[arg(long)]
     pub json: bool,
@@ -286,7 +290,8 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     };
 
     client.helo = Some(args.helo.clone());
-    let outcome = run_stages(&mut session, &mut client, sender, recipients, &content, &mut report).await;
+    let verified = args.recipient_verified.as_deref().and_then(crate::recipients::tag_for);
+    let outcome = run_stages(&mut session, &mut client, sender, recipients, verified, &content, &mut report).await;
     if let Err((stage, decision)) = outcome {
         report.refused_at = Some(stage.to_string());
         let (fate, reply) = match decision {
@@ -323,6 +328,7 @@ async fn run_stages(
     client: &mut ClientInfo,
     mut sender: Option<Mailbox>,
     recipients: Vec<Mailbox>,
+    verified: Option<&'static str>,
     content: &Arc<MessageBuffer>,
     report: &mut Report,
 ) -> Result<(), (&'static str, Decision)> {
@@ -340,6 +346,10 @@ async fn run_stages(
     let mut accepted: Vec<Recipient> = Vec::new();
     for address in recipients {
         let mut recipient = Some(Recipient { address, params: Default::default(), route: None });
+        if let Some(tag) = verified {
+            notes.tags.retain(|t| !t.starts_with(crate::recipients::TAG_PREFIX));
+            notes.tags.push(tag.to_string());
+        }
         let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
         let (decision, added) = session.rcpt_to(client, &view, &mut recipient, &mut notes).await;
         stop("rcpt-to", decision)?;

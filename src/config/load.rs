@@ -29,6 +29,26 @@ impl ConfigOrigin {
     }
 }
 
+/// A list for the modes that read one, next hops to ask for the modes that call out.
+fn validate_recipients(origin: &ConfigOrigin, route: &super::RouteConfig) -> Result<(), ConfigError> {
+    let name = route.name.get_ref();
+    let r = &route.recipients;
+    let mode = *r.verify.get_ref();
+    if mode.uses_list() && r.list.is_none() {
+        return Err(origin.error_at(&r.verify, format!("route {name:?}: verify = \"list\" needs a list file")));
+    }
+    if mode.uses_callout() && route.next_hop.is_none() {
+        return Err(origin.error_at(
+            &r.verify,
+            format!("route {name:?}: recipient callouts ask the route's next_hop; an MX route has none"),
+        ));
+    }
+    if *r.connections.get_ref() == 0 {
+        return Err(origin.error_at(&r.connections, "recipients.connections must be at least 1"));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads and validates `file`. Relative paths inside are resolved against the
     /// file's directory, so the server behaves the same whatever its working directory.
@@ -130,6 +150,7 @@ impl Config {
             {
                 return Err(origin.error_at(limit, "max_connections must be at least 1"));
             }
+            validate_recipients(origin, route)?;
             if let Some(auth) = &route.auth {
                 let a = auth.get_ref();
                 if a.password.is_some() == a.password_file.is_some() {
@@ -148,6 +169,14 @@ impl Config {
     }
 
     fn resolve_paths(&mut self) {
+        let base_dir = self.origin.base_dir().to_path_buf();
+        for route in &mut self.routes {
+            if let Some(list) = &mut route.recipients.list
+                && list.get_ref().is_relative()
+            {
+                *list.get_mut() = base_dir.join(list.get_ref());
+            }
+        }
         let base = self.origin.base_dir().to_path_buf();
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -184,6 +213,37 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_recipients_parse_and_errors_point_at_the_key() {
+        let route = "[[route]]\nname = \"mailstore\"\ndomains = [\"example.com\"]\nnext_hop = \"10.0.0.5:25\"\n";
+        let config = parse(&format!(
+            "{MINIMAL}{route}[route.recipients]\nverify = \"list+callout\"\nlist = \"recipients.txt\"\n\
+             cache_valid = \"2d\"\ncache_unknown = \"30m\"\non_unavailable = \"accept\"\nconnections = 4\n"
+        ))
+        .unwrap();
+        let r = &config.routes[0].recipients;
+        assert_eq!(*r.verify.get_ref(), super::super::VerifyMode::ListThenCallout);
+        assert_eq!(r.list.as_ref().unwrap().get_ref(), Path::new("/etc/sluice/recipients.txt"));
+        assert_eq!(r.cache_valid.get().as_secs(), 2 * 86_400);
+        assert_eq!(r.cache_unknown.get().as_secs(), 1_800);
+        assert_eq!(r.on_unavailable, super::super::OnUnavailable::Accept);
+        assert_eq!(*r.connections.get_ref(), 4);
+        let default = parse(&format!("{MINIMAL}{route}")).unwrap();
+        assert_eq!(*default.routes[0].recipients.verify.get_ref(), super::super::VerifyMode::None);
+
+        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"list\"\n")).unwrap_err();
+        assert_eq!(err.line, 11, "{err}");
+        assert!(err.message.contains("needs a list file"), "{err}");
+        let mx = "[[route]]\nname = \"internet\"\ndomains = [\"*\"]\nmx = true\n";
+        let err = parse(&format!("{MINIMAL}{mx}[route.recipients]\nverify = \"callout\"\n")).unwrap_err();
+        assert!(err.message.contains("an MX route has none"), "{err}");
+        let err = parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"maybe\"\n")).unwrap_err();
+        assert_eq!(err.line, 11, "{err}");
+        let err =
+            parse(&format!("{MINIMAL}{route}[route.recipients]\nverify = \"callout\"\nconnections = 0\n")).unwrap_err();
+        assert_eq!(err.line, 12, "{err}");
+    }
 
     const MINIMAL: &str =
         "[server]\nhostname = \"relay.example.test\"\nlisten = [\"127.0.0.1:2525\"]\n[queue]\npath = \"var/queue\"\n";

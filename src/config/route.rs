@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::matchers::DomainList;
+use super::recipients::RecipientsConfig;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,9 @@ pub struct RouteConfig {
     /// Authenticate to the next hop (a smarthost), inside TLS only.
     #[serde(default)]
     pub auth: Option<Spanned<RouteAuth>>,
+    /// Recipient verification at RCPT for this route's domains.
+    #[serde(default)]
+    pub recipients: RecipientsConfig,
 }
 
 /// Credentials for SMTP AUTH towards a route's next hops.

@@ -20,6 +20,7 @@ use crate::dns::shared_resolver;
 use crate::kv::KvStore;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
+use crate::recipients::Verifier;
 use crate::smtp::tls::load_acceptor;
 use crate::smtp::{ConnectionLimiter, LiveContext, SmtpContext, SmtpServer};
 
@@ -66,9 +67,11 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     }
     let config = Arc::new(config);
     let queue = Arc::new(queue);
+    let recipients = Arc::new(Verifier::new(&config, Arc::clone(&kv), Arc::clone(&resolver))?);
     let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue), resolver)?;
-    let live: LiveContext =
-        Arc::new(ArcSwap::from_pointee(SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)));
+    let live: LiveContext = Arc::new(ArcSwap::from_pointee(
+        SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins).with_recipients(recipients),
+    ));
     let limiter = listeners.limiter();
     let (stop, stopping) = watch::channel(false);
     let smtp = tokio::spawn(listeners.run(Arc::clone(&live), stopping.clone()));
@@ -156,10 +159,14 @@ impl Server {
         };
         let resolver = shared_resolver(&config.dns)?;
         let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&self.kv), Arc::clone(&resolver)).await?);
+        // Lists are re-read here; a malformed one keeps the running configuration.
+        let recipients = Arc::new(Verifier::new(&config, Arc::clone(&self.kv), Arc::clone(&resolver))?);
         telemetry::register_series(&config, &plugins);
         let config = Arc::new(config);
         self.delivery.reload(Arc::clone(&config), resolver)?;
-        self.live.store(Arc::new(SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)));
+        self.live.store(Arc::new(
+            SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins).with_recipients(recipients),
+        ));
         Ok(())
     }
 }

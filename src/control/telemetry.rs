@@ -61,6 +61,11 @@ fn describe() {
     describe_counter!("sluice_tls_handshakes_total", "TLS handshakes by direction and result");
     describe_counter!("sluice_auth_total", "SMTP AUTH attempts by result");
     describe_counter!("sluice_reloads_total", "Configuration reloads by result");
+    describe_counter!(
+        "sluice_recipient_probes_total",
+        "Recipient callouts by route and result (valid, unknown, unavailable)"
+    );
+    describe_counter!("sluice_recipient_cache_total", "Recipient answer cache lookups by route and result (hit, miss)");
 }
 
 /// Every label value a counter can take, so that each series exists, at zero, from the
@@ -124,6 +129,15 @@ pub fn register_series(config: &Config, plugins: &PluginHost) {
     for result in ["ok", "failed"] {
         counter!("sluice_reloads_total", "result" => result).increment(0);
     }
+    let verifying = config.routes.iter().filter(|r| r.recipients.verify.get_ref().uses_callout());
+    for route in verifying.map(|r| r.name.get_ref().clone()) {
+        for result in crate::recipients::RESULTS {
+            counter!("sluice_recipient_probes_total", "route" => route.clone(), "result" => result).increment(0);
+        }
+        for result in ["hit", "miss"] {
+            counter!("sluice_recipient_cache_total", "route" => route.clone(), "result" => result).increment(0);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,7 +150,7 @@ mod tests {
         let handle = recorder.handle();
         let config = Config::parse(
             std::path::Path::new("test.toml"),
-            "[server]\nhostname = \"mx.example.test\"\nlisten = [\"127.0.0.1:0\"]\n[queue]\npath = \"/nonexistent\"\n[[route]]\nname = \"mailstore\"\ndomains = [\"example.com\"]\nnext_hop = [\"192.0.2.25:25\"]\n",
+            "[server]\nhostname = \"mx.example.test\"\nlisten = [\"127.0.0.1:0\"]\n[queue]\npath = \"/nonexistent\"\n[[route]]\nname = \"mailstore\"\ndomains = [\"example.com\"]\nnext_hop = [\"192.0.2.25:25\"]\n[route.recipients]\nverify = \"callout\"\n",
         )
         .unwrap();
         metrics::with_local_recorder(&recorder, || register_series(&config, &PluginHost::empty()));
@@ -149,6 +163,8 @@ mod tests {
             r#"sluice_delivery_attempts_total{route="plugin",result="delivered"} 0"#,
             r#"sluice_tls_handshakes_total{direction="outbound",result="failed"} 0"#,
             r#"sluice_reloads_total{result="ok"} 0"#,
+            r#"sluice_recipient_probes_total{route="mailstore",result="unknown"} 0"#,
+            r#"sluice_recipient_cache_total{route="mailstore",result="hit"} 0"#,
         ] {
             assert!(text.contains(series), "{series} missing from:\n{text}");
         }

@@ -2,13 +2,14 @@
 //! be trusted, else a fresh one to the first host of the destination that answers
 //! and can take the message, a few at most per attempt.
 
-use super::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
+use super::diagnose::Diagnose;
 use super::engine::Engine;
 use super::mx;
 use super::outcome::{Problem, RcptOutcome, local};
 use super::plugin_hop;
 use super::pool::Site;
 use super::routing::Destination;
+use crate::client::{ClientError, Needs, SmtpClient, Target, Unsuitable};
 use crate::config::TlsMode;
 use crate::wire::Status;
 

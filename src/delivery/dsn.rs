@@ -10,7 +10,7 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
 use mail_builder::mime::{BodyPart, MimePart};
 
-use super::client::data::has_8bit;
+use crate::client::data::has_8bit;
 use crate::mail::QueueId;
 use crate::mail::params::{Body, MailParams, Notify, Ret};
 use crate::mail::{ClientInfo, Envelope, Mailbox, Recipient};

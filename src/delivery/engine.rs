@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::client::{self, ClientSettings};
 use super::pool::Pool;
 use super::routing::Router;
+use crate::client::{self, ClientSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::SharedResolver;

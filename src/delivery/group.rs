@@ -6,14 +6,15 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::client::{ClientError, Message, Needs, SmtpClient, Stage, Verdict};
 use super::connect::Connections;
+use super::diagnose::Diagnose;
 use super::engine::Engine;
 use super::event::{Event, Events};
 use super::loaded::Loaded;
 use super::outcome::{RcptOutcome, local};
 use super::pool::{Permit, Site};
 use super::routing::Destination;
+use crate::client::{ClientError, Message, Needs, SmtpClient, Stage, Verdict};
 use crate::mail::Envelope;
 use crate::mail::QueueId;
 use crate::mail::params::Body;

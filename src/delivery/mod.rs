@@ -18,9 +18,9 @@
 
 pub mod admin;
 mod attempt;
-pub mod client;
 mod connect;
 pub mod control;
+mod diagnose;
 pub mod dsn;
 mod engine;
 mod event;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::client::SmtpClient;
 use super::routing::Destination;
+use crate::client::SmtpClient;
 use crate::config::DeliveryConfig;
 use crate::queue::Diagnostic;
 

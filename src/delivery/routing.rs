@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::outcome::Problem;
+use crate::client::Credentials;
 use crate::config::{Config, NextHop, RouteConfig, TlsMode};
 use crate::mail::{Envelope, RouteChoice};
 use crate::wire::Status;
@@ -51,24 +52,6 @@ pub struct Router {
     config: Arc<Config>,
     /// AUTH credentials by route name, password files read once per configuration.
     credentials: HashMap<String, Arc<Credentials>>,
-}
-
-/// What to authenticate to a route's next hops with.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Credentials {
-    pub user: String,
-    pub password: String,
-    /// Defer rather than send unauthenticated.
-    pub required: bool,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("required", &self.required)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Router {

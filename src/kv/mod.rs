@@ -56,6 +56,11 @@ impl KvStore {
         KvStore::with(Backend::Memory(MemoryKv::default()))
     }
 
+    /// An in-process store whose TTLs follow `clock` (tests).
+    pub fn memory_with_clock(clock: crate::clock::SharedClock) -> KvStore {
+        KvStore::with(Backend::Memory(MemoryKv::with_clock(clock)))
+    }
+
     /// Opens the store `[kv]` describes.
     pub fn open(config: &KvConfig) -> Result<KvStore, KvError> {
         match config.backend {

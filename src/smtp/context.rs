@@ -9,6 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
+use crate::recipients::Verifier;
 use crate::wire::{Extension, Reply};
 
 pub struct SmtpContext {
@@ -18,6 +19,8 @@ pub struct SmtpContext {
     pub plugins: Arc<PluginHost>,
     /// Arrival times come from here.
     pub clock: SharedClock,
+    /// Recipient verification at RCPT (`[route.recipients]`).
+    pub recipients: Arc<Verifier>,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -58,7 +61,14 @@ impl SmtpContext {
             queue,
             plugins,
             clock: crate::clock::system(),
+            recipients: Arc::new(Verifier::disabled()),
         }
+    }
+
+    /// Verifies recipients with `verifier` (none are verified otherwise).
+    pub fn with_recipients(mut self, verifier: Arc<Verifier>) -> Self {
+        self.recipients = verifier;
+        self
     }
 
     pub fn hostname(&self) -> &str {

@@ -18,9 +18,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("dns", &["config"]),
     ("kv", &["config", "clock", "fsync"]),
     ("queue", &["mail", "wire", "config", "clock", "fsync"]),
+    ("client", &["mail", "wire", "config", "dns"]),
+    ("recipients", &["mail", "wire", "config", "clock", "dns", "kv", "client"]),
     ("plugin", &["mail", "wire", "config", "clock", "fsync", "dns", "kv", "queue"]),
-    ("smtp", &["mail", "wire", "config", "clock", "fsync", "dns", "kv", "plugin", "queue"]),
-    ("delivery", &["mail", "wire", "config", "clock", "fsync", "dns", "queue"]),
+    ("smtp", &["mail", "wire", "config", "clock", "fsync", "dns", "kv", "plugin", "queue", "recipients"]),
+    ("delivery", &["mail", "wire", "config", "clock", "fsync", "dns", "queue", "client"]),
     ("control", &["*"]),
     ("cli", &["*"]),
 ];

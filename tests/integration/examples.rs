@@ -29,6 +29,7 @@ fn installed(example: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(etc.join("tls/fullchain.pem"), &pki.cert_pem).unwrap();
     std::fs::write(etc.join("tls/privkey.pem"), &pki.key_pem).unwrap();
     std::fs::write(etc.join("smarthost.secret"), "correct horse battery staple\n").unwrap();
+    std::fs::copy(examples_dir().join("recipients.txt"), etc.join("recipients.txt")).unwrap();
     for plugin in
         ["rate_limit", "dnsbl", "helo_checks", "greylist", "address_rewrite", "attachment_guard", "spam_score"]
     {

@@ -22,6 +22,7 @@ mod plugin_fixtures;
 mod plugins;
 mod power_loss;
 mod queue_admin;
+mod recipients;
 mod sandbox_effects;
 mod session;
 mod smarthost;

@@ -111,6 +111,9 @@ impl<S: Socket> Session<S> {
             super::count_refusal(Stage::RcptTo, &reply);
             return self.reply(reply);
         }
+        if let Err(flow) = self.verify_recipient(&address).await {
+            return flow;
+        }
         let (decision, recipient, added) = self.rcpt_stage(Recipient { address, params, route: None }).await;
         if let Some(flow) = self.refusal(Stage::RcptTo, decision) {
             return flow;

@@ -5,6 +5,7 @@
 //! - `envelope.rs`: HELO/EHLO, MAIL, RCPT, RSET and STARTTLS;
 //! - `auth.rs`: SMTP AUTH;
 //! - `content.rs`: receiving DATA and BDAT content;
+//! - `verify.rs`: recipient verification at RCPT;
 //! - `accept.rs`: checking finished content, the DATA stage, and queueing.
 
 mod accept;
@@ -13,6 +14,7 @@ mod content;
 mod envelope;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;

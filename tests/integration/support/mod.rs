@@ -7,6 +7,7 @@ pub mod client;
 pub mod dns;
 pub mod lazyfs;
 pub mod plugins;
+pub mod postfix;
 pub mod server;
 pub mod sink;
 pub mod tls;

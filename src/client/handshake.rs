@@ -6,9 +6,8 @@ use std::sync::Arc;
 use super::capabilities::Capabilities;
 use super::connection::Connection;
 use super::error::{ClientError, Stage};
-use super::{ClientSettings, SmtpClient, Target, tls};
+use super::{ClientSettings, Credentials, SmtpClient, Target, tls};
 use crate::config::TlsMode;
-use crate::delivery::routing::Credentials;
 
 impl SmtpClient {
     /// Connects to `target` and gets it ready for MAIL.

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::queue::Diagnostic;
-use crate::wire::{Reply, Status};
+use crate::wire::Reply;
 
 /// Where in the conversation something happened, for messages such as "lost
 /// connection while sending the message body".
@@ -83,45 +82,4 @@ impl ClientError {
             ClientError::AuthFailed(_) | ClientError::AuthUnavailable => Stage::Auth,
         }
     }
-
-    /// How a DSN reports this failure for `host` (named as `name[ip]`). All of these
-    /// are temporary: the message waits for the next attempt.
-    pub fn diagnostic(&self, host: &str) -> Diagnostic {
-        let local =
-            |status: Status, text: String| Diagnostic { status, text, smtp: false, remote_mta: Some(host.to_string()) };
-        match self {
-            ClientError::Rejected(_, reply) | ClientError::StartTlsRefused(reply) => Diagnostic {
-                status: transient_status(reply),
-                text: reply.to_string(),
-                smtp: true,
-                remote_mta: Some(host.to_string()),
-            },
-            ClientError::Timeout(Stage::Connect) => local(Status(4, 4, 1), "connection timed out".into()),
-            ClientError::Io(Stage::Connect, e) => local(Status(4, 4, 1), format!("cannot connect: {e}")),
-            ClientError::Timeout(stage) => local(Status(4, 4, 2), format!("timed out {stage}")),
-            ClientError::Io(stage, e) => local(Status(4, 4, 2), format!("lost connection {stage}: {e}")),
-            ClientError::Closed(stage) => local(Status(4, 4, 2), format!("lost connection {stage}")),
-            ClientError::Protocol(stage, what) => local(Status(4, 5, 0), format!("protocol error {stage}: {what}")),
-            ClientError::TlsUnavailable => {
-                local(Status(4, 7, 4), "TLS is required, but was not offered by the host".into())
-            }
-            ClientError::Tls(what) => local(Status(4, 7, 5), format!("TLS handshake failed: {what}")),
-            // A refused password is a configuration problem here, not the message's:
-            // defer, as Postfix does, until someone fixes it.
-            ClientError::AuthFailed(reply) => local(
-                Status(4, 7, 8),
-                format!("authentication to the next hop failed: {}", reply.to_string().replace('\n', " ")),
-            ),
-            ClientError::AuthUnavailable => {
-                local(Status(4, 7, 0), "the next hop offers no AUTH we can use over TLS".into())
-            }
-        }
-    }
-}
-
-/// A rejection at connection level only defers: even a 5xx greeting may come from
-/// one bad host of several.
-fn transient_status(reply: &Reply) -> Status {
-    let Status(_, subject, detail) = reply.effective_status();
-    Status(4, subject, detail)
 }

@@ -9,7 +9,6 @@ use super::data::DataEncoder;
 use super::error::{ClientError, Stage};
 use crate::mail::Mailbox;
 use crate::mail::params::{Body, MailParams, RcptParams, Ret};
-use crate::queue::Diagnostic;
 use crate::wire::{Reply, Status};
 
 /// Content is sent in blocks of about this size, each under the data block timeout.
@@ -31,26 +30,6 @@ pub enum Unsuitable {
     TooBig { limit: u64 },
     No8BitMime,
     NoSmtpUtf8,
-}
-
-impl Unsuitable {
-    /// A permanent failure, used when no host of the destination can take the message.
-    pub fn diagnostic(&self, host: &str) -> Diagnostic {
-        let (status, text) = match self {
-            Unsuitable::TooBig { limit } => {
-                (Status(5, 3, 4), format!("message too big for the next hop (limit {limit} bytes)"))
-            }
-            // RFC 6152 §3: without 8BITMIME the content would have to be converted; we
-            // do not convert, so the message cannot be delivered.
-            Unsuitable::No8BitMime => {
-                (Status(5, 6, 3), "8-bit content, but the next hop does not offer 8BITMIME".into())
-            }
-            Unsuitable::NoSmtpUtf8 => {
-                (Status(5, 6, 7), "the message needs SMTPUTF8, but the next hop does not offer it".into())
-            }
-        };
-        Diagnostic { status, text, smtp: false, remote_mta: Some(host.to_string()) }
-    }
 }
 
 /// One recipient's result.

@@ -4,9 +4,11 @@
 
 mod capabilities;
 mod connection;
+mod credentials;
 pub mod data;
 mod error;
 mod handshake;
+mod probe;
 pub mod tls;
 mod transaction;
 
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use capabilities::Capabilities;
+pub use credentials::Credentials;
 pub use error::{ClientError, Stage};
 pub use tls::TlsConnectors;
 pub use transaction::{Message, Needs, Unsuitable, Verdict};
