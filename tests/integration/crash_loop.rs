@@ -123,7 +123,11 @@ pub fn fixed_port() -> u16 {
         .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse().ok()))
         .unwrap_or(32768);
     let (first, span) = if low > 12_000 { (10_000, low - 10_000) } else { (low, 1000) };
-    let start = std::process::id() as u16 % span;
+    // Each call in this process starts elsewhere: tests run in parallel, and two that
+    // were handed the same port would restart their servers onto each other's.
+    static HANDED_OUT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let nth = HANDED_OUT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = (std::process::id() as u16).wrapping_add(nth.wrapping_mul(101)) % span;
     (0..span)
         .map(|i| first + (start + i) % span)
         .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
