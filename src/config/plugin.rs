@@ -103,6 +103,10 @@ pub enum Grant {
     Dns,
     Kv,
     Clock,
+    /// Read the server's SPF, DKIM, ARC, DMARC and iprev results.
+    Auth,
+    /// Outbound HTTP (`wasi:http/outgoing-handler`) to the plugin's `http.allow` list.
+    Http,
     /// Add, drop and rewrite recipients; replace the sender.
     Recipients,
     /// Choose a named route, or a next hop listed in `next_hops`.
@@ -112,8 +116,18 @@ pub enum Grant {
 }
 
 impl Grant {
-    pub const ALL: [Grant; 8] =
-        [Grant::Log, Grant::Config, Grant::Dns, Grant::Kv, Grant::Clock, Grant::Recipients, Grant::Route, Grant::Body];
+    pub const ALL: [Grant; 10] = [
+        Grant::Log,
+        Grant::Config,
+        Grant::Dns,
+        Grant::Kv,
+        Grant::Clock,
+        Grant::Auth,
+        Grant::Http,
+        Grant::Recipients,
+        Grant::Route,
+        Grant::Body,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -122,6 +136,8 @@ impl Grant {
             Grant::Dns => "dns",
             Grant::Kv => "kv",
             Grant::Clock => "clock",
+            Grant::Auth => "auth",
+            Grant::Http => "http",
             Grant::Recipients => "recipients",
             Grant::Route => "route",
             Grant::Body => "body",

@@ -112,3 +112,22 @@ impl new::message::HostMessage for PluginState {
         old::message::HostMessage::drop(self, message)
     }
 }
+
+/// Placeholder until the host computes the results: every check reads as not run.
+impl new::auth::Host for PluginState {
+    fn spf(&mut self) -> Wasm<Option<new::auth::SpfResult>> {
+        Ok(None)
+    }
+    fn dkim(&mut self) -> Wasm<Vec<new::auth::DkimSignature>> {
+        Ok(Vec::new())
+    }
+    fn arc(&mut self) -> Wasm<Option<new::auth::ArcResult>> {
+        Ok(None)
+    }
+    fn dmarc(&mut self) -> Wasm<Option<new::auth::DmarcResult>> {
+        Ok(None)
+    }
+    fn iprev(&mut self) -> Wasm<Option<new::auth::IprevResult>> {
+        Ok(None)
+    }
+}
