@@ -108,6 +108,7 @@ impl Config {
                     .error_at(&plugin.name, format!("plugin {name:?} lists next_hops but is not granted \"route\"")));
             }
         }
+        self.plugins.penalty_box.validate(origin)?;
         if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
             return Err(ConfigError::without_position(&origin.file, "[kv] backend = \"redis\" needs a url"));
         }

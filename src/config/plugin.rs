@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::penalty::PenaltyBoxConfig;
 use super::plugin_limits::{AllowedHop, DEFAULT_DNS_LOOKUPS, DEFAULT_KV_BYTES, DEFAULT_KV_KEYS, Quotas};
 use super::units::{ByteSize, TimeSpan};
 
@@ -167,6 +168,8 @@ pub struct PluginsConfig {
     pub kv_max_bytes: ByteSize,
     /// DNS lookups each call may make; past it, lookups fail without a query.
     pub dns_lookups: u32,
+    /// Charging failures to the client that caused them.
+    pub penalty_box: PenaltyBoxConfig,
 }
 
 impl PluginConfig {
@@ -200,6 +203,7 @@ impl Default for PluginsConfig {
             kv_max_keys: DEFAULT_KV_KEYS,
             kv_max_bytes: DEFAULT_KV_BYTES,
             dns_lookups: DEFAULT_DNS_LOOKUPS,
+            penalty_box: PenaltyBoxConfig::default(),
         }
     }
 }

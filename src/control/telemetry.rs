@@ -102,6 +102,8 @@ pub fn register_series(config: &Config, plugins: &PluginHost) {
         for kind in PLUGIN_FAILURES {
             counter!("sluice_plugin_failures_total", "plugin" => name.clone(), "kind" => kind).increment(0);
         }
+        counter!("sluice_plugin_penalties_total", "plugin" => name.clone()).increment(0);
+        counter!("sluice_plugin_short_circuited_total", "plugin" => name.clone()).increment(0);
         for quota in PLUGIN_QUOTAS {
             counter!("sluice_plugin_quota_hits_total", "plugin" => name.clone(), "quota" => quota).increment(0);
         }

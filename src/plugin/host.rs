@@ -108,6 +108,7 @@ impl PluginHost {
             cache_dir,
             log_rate: settings.log_rate,
             quotas: plugin.quotas(settings),
+            penalty_box: &settings.penalty_box,
         };
         load(&ctx, plugin).await
     }

@@ -10,6 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::engine::PluginEngine;
 use super::hooks::{Hooks, HooksPre};
+use super::lift_limit::{self, lift_limit};
 use super::output::Invalid;
 use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
@@ -30,6 +31,8 @@ pub enum Failure {
     Invalid(String),
     /// It could not be instantiated.
     Unavailable(String),
+    /// It was not called: the client is in its penalty box.
+    ShortCircuited,
 }
 
 impl Failure {
@@ -41,7 +44,14 @@ impl Failure {
             Failure::Trap(_) => "trap",
             Failure::Invalid(_) => "invalid-output",
             Failure::Unavailable(_) => "unavailable",
+            Failure::ShortCircuited => "short-circuited",
         }
+    }
+
+    /// Whether the client that made the call is charged with it: not when the server
+    /// is short of instances, nor for a call that was not made.
+    pub fn charged_to_client(&self) -> bool {
+        !matches!(self, Failure::Unavailable(_) | Failure::ShortCircuited)
     }
 }
 
@@ -54,6 +64,7 @@ impl fmt::Display for Failure {
             Failure::Trap(why) => write!(f, "trapped: {why}"),
             Failure::Invalid(why) => write!(f, "invalid output: {why}"),
             Failure::Unavailable(why) => write!(f, "cannot be instantiated: {why}"),
+            Failure::ShortCircuited => f.write_str("not called: the client is in the penalty box"),
         }
     }
 }
@@ -108,6 +119,7 @@ impl Instance {
         };
         let mut store = Store::new(&engine.engine, PluginState::new(Arc::clone(plugin), Arc::clone(services)));
         store.limiter(|state| &mut state.limits);
+        store.set_hostcall_fuel(lift_limit(plugin));
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
             if state.ticks_left == 0 {
@@ -180,6 +192,10 @@ fn classify(error: &wasmtime::Error, store: &Store<PluginState>) -> Option<Failu
     }
     if store.data().limits.denied {
         return Some(Failure::Memory);
+    }
+    if lift_limit::exceeded(error) {
+        let limit = lift_limit(&store.data().plugin);
+        return Some(Failure::Invalid(format!("more than {limit} bytes of output (refused while it was copied)")));
     }
     None
 }

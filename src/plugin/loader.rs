@@ -14,11 +14,12 @@ use super::engine::PluginEngine;
 use super::hooks::HooksPre;
 use super::idle::IdleInstances;
 use super::instance::Instance;
+use super::penalty::PenaltyBox;
 use super::shared::{LogLimiter, PluginShared, Services};
 use super::stage::{Stage, StageSet};
 use super::state::PluginState;
 use super::version::{Interface, Line};
-use crate::config::{Grant, PluginConfig, Quotas};
+use crate::config::{Grant, PenaltyBoxConfig, PluginConfig, Quotas};
 
 /// A plugin ready to be instantiated.
 pub struct LoadedPlugin {
@@ -138,6 +139,7 @@ pub struct LoadContext<'a> {
     pub cache_dir: &'a Path,
     pub log_rate: u32,
     pub quotas: Quotas,
+    pub penalty_box: &'a PenaltyBoxConfig,
 }
 
 pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<LoadedPlugin, LoadError> {
@@ -173,6 +175,7 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         next_hops: config.next_hops.clone(),
         quotas: ctx.quotas,
         quota_hits: Default::default(),
+        penalties: PenaltyBox::new(name, ctx.penalty_box, crate::clock::system()),
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::penalty::PenaltyBox;
 use super::quota_hits::QuotaHits;
 use crate::config::{AllowedHop, Grant, OnError, Quotas};
 use crate::dns::SharedResolver;
@@ -28,6 +29,8 @@ pub struct PluginShared {
     pub next_hops: Vec<AllowedHop>,
     pub quotas: Quotas,
     pub quota_hits: QuotaHits,
+    /// The clients whose calls it does not take for now.
+    pub penalties: PenaltyBox,
 }
 
 /// Host services shared by all plugins.

@@ -46,6 +46,8 @@ fn check_config_accepts_valid_and_points_at_mistakes() {
         (base_config("[[route]]\nname = \"r\"\nmx = true\ntls = \"sometimes\"\n"), "FILE:14:7: ", "unknown variant"),
         (base_config("[[route]]\nname = \"r\"\nnext_hop = \"a.test:99999\"\n"), "FILE:13:12: ", "invalid next hop"),
         (base_config("[delivery]\ntls_ca_file = \"missing.pem\"\n"), "FILE:12:15: ", "cannot read CA file"),
+        (base_config("[plugins.penalty_box]\nthreshold = 0\n"), "FILE:12:13: ", "threshold must be at least 1"),
+        (base_config("[plugins.penalty_box]\nipv4_prefix = 33\n"), "FILE:12:15: ", "ipv4_prefix must be 0 to 32"),
     ];
     for (text, position, message) in cases {
         let (code, _, stderr) = check_config(&text);

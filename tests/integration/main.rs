@@ -8,6 +8,7 @@ mod architecture;
 mod cli;
 mod clients;
 mod concurrency;
+mod containment;
 mod corpus;
 mod crash;
 mod crash_loop;

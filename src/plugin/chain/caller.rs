@@ -1,6 +1,7 @@
 //! Calling one plugin of a session: its instance (created on first use, or taken from
 //! the plugin's idle instances), the call's metrics, and the offline runner's trace.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use crate::plugin::effects::Effects;
 use crate::plugin::host::PluginHost;
 use crate::plugin::instance::{Failure, Instance};
 use crate::plugin::output::{Checked, Verdict};
+use crate::plugin::penalty::{Admission, Charge};
 use crate::plugin::stage::Stage;
 
 /// One call, for the offline runner's report.
@@ -36,6 +38,8 @@ pub(super) fn chain(host: &PluginHost, stage: Stage) -> impl Iterator<Item = Lin
 pub(super) struct Caller {
     host: Arc<PluginHost>,
     instances: Vec<Option<Instance>>,
+    /// The client's address, which failures are charged to.
+    pub client: Option<IpAddr>,
     /// Set by the offline runner to record every call.
     pub trace: Option<Vec<CallRecord>>,
 }
@@ -53,7 +57,7 @@ impl Drop for Caller {
 impl Caller {
     pub fn new(host: Arc<PluginHost>) -> Caller {
         let instances = host.plugins().iter().map(|_| None).collect();
-        Caller { host, instances, trace: None }
+        Caller { host, instances, client: None, trace: None }
     }
 
     pub fn host(&self) -> &Arc<PluginHost> {
@@ -84,6 +88,11 @@ impl Caller {
         call: impl AsyncFnOnce(&mut Instance) -> Result<(Checked, T), Failure>,
     ) -> Result<(Checked, T), Failure> {
         let started = Instant::now();
+        let penalties = &self.host.plugins()[index].shared.penalties;
+        let client = self.client.map(|ip| penalties.net(ip));
+        if client.is_some_and(|net| penalties.admit(net) == Admission::ShortCircuit) {
+            return Err(Failure::ShortCircuited);
+        }
         let result = match self.instance(index).await {
             Ok(instance) => call(instance).await,
             Err(failure) => Err(failure),
@@ -93,6 +102,13 @@ impl Caller {
             Ok(()) => Ok((checked, changes)),
             Err(missing) => Err(missing.into()),
         });
+        if let Some(net) = client {
+            match &result {
+                Ok(_) => shared.penalties.charge(net, false),
+                Err(failure) if failure.charged_to_client() => shared.penalties.charge(net, true),
+                Err(_) => Charge::Nothing,
+            };
+        }
         metrics::histogram!("sluice_plugin_call_seconds", "plugin" => shared.name.clone(), "stage" => stage.name())
             .record(started.elapsed().as_secs_f64());
         let peak_memory = self.instances[index].as_ref().map_or(0, Instance::peak_memory);

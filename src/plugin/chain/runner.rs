@@ -53,6 +53,10 @@ pub(super) async fn run_chain<'a, C: StageCalls>(
                 notes.add(link.name, checked.tags, checked.score, checked.annotations);
                 decide(link.name, stage, checked.verdict, notes)
             }
+            Err(Failure::ShortCircuited) => {
+                metrics::counter!("sluice_plugin_short_circuited_total", "plugin" => link.name.to_string()).increment(1);
+                failure_decision(link.on_error, stage)
+            }
             Err(failure) => {
                 tracing::warn!(plugin = %link.name, %stage, kind = failure.kind(), %failure, policy = %link.on_error, "plugin failed");
                 metrics::counter!("sluice_plugin_failures_total", "plugin" => link.name.to_string(), "kind" => failure.kind())

@@ -63,6 +63,7 @@ impl PluginSession {
 
     async fn session_stage(&mut self, stage: Stage, client: &ClientInfo) -> Decision {
         let host = Arc::clone(self.caller.host());
+        self.caller.client = Some(client.ip);
         let session = wit_session(client, &self.hostname);
         let mut notes = std::mem::take(&mut self.notes);
         let mut calls = SessionCalls { caller: &mut self.caller, stage, session };
@@ -80,6 +81,7 @@ impl PluginSession {
         notes: &mut Notes,
     ) -> Decision {
         let host = Arc::clone(self.caller.host());
+        self.caller.client = Some(client.ip);
         let session = wit_session(client, &self.hostname);
         let mut calls = MailFromCalls { caller: &mut self.caller, session, sender, params };
         Self::run(&host, Stage::MailFrom, &mut calls, notes).await
@@ -95,6 +97,7 @@ impl PluginSession {
         notes: &mut Notes,
     ) -> (Decision, Vec<Mailbox>) {
         let host = Arc::clone(self.caller.host());
+        self.caller.client = Some(client.ip);
         let session = wit_session(client, &self.hostname);
         let mut calls = RcptToCalls { caller: &mut self.caller, session, view: *view, recipient, added: Vec::new() };
         let decision = Self::run(&host, Stage::RcptTo, &mut calls, notes).await;
@@ -112,6 +115,7 @@ impl PluginSession {
         notes: &mut Notes,
     ) -> (Decision, DataChanges) {
         let host = Arc::clone(self.caller.host());
+        self.caller.client = Some(client.ip);
         let session = wit_session(client, &self.hostname);
         let changes = DataChanges::default();
         let mut calls = DataCalls { caller: &mut self.caller, session, view: *view, message, max_body, changes };

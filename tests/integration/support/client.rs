@@ -38,9 +38,28 @@ impl Client {
         (client, greeting)
     }
 
+    /// Connects from the loopback address `source` (such as 127.0.1.1: a client of
+    /// another network than 127.0.0.1) and reads the greeting.
+    pub fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, Reply) {
+        // std cannot bind before connecting; tokio's socket can, and hands over.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("runtime");
+        let stream = runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind(SocketAddr::new(source, 0)).expect("bind the source address");
+            socket.connect(addr).await.expect("connect").into_std().expect("std stream")
+        });
+        stream.set_nonblocking(false).unwrap();
+        let mut client = Client::from_tcp(stream);
+        let greeting = client.read_reply();
+        (client, greeting)
+    }
+
     /// Connects without reading anything.
     pub fn connect_silent(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Client::from_tcp(TcpStream::connect(addr).expect("connect"))
+    }
+
+    fn from_tcp(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         stream.set_nodelay(true).unwrap();
         let tcp = stream.try_clone().ok();
