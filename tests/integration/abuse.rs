@@ -33,9 +33,10 @@ struct Run {
 }
 
 /// A hostile transaction: the plugin acts for the sender or recipient `hostile@...`.
-/// Returns the reply that ended it.
+/// Returns the reply that ended it. From another network than the well-behaved
+/// sessions (127.0.0.1), as hostile clients are: the penalty box charges networks.
 fn hostile_transaction(addr: SocketAddr) -> String {
-    let (mut c, greeting) = Client::connect(addr);
+    let (mut c, greeting) = Client::connect_from(addr, std::net::Ipv4Addr::new(127, 0, 2, 1).into());
     if greeting.code != 220 {
         return format!("{} {}", greeting.code, greeting.status());
     }

@@ -90,7 +90,7 @@ impl Caller {
         let started = Instant::now();
         let penalties = &self.host.plugins()[index].shared.penalties;
         let client = self.client.map(|ip| penalties.net(ip));
-        if client.is_some_and(|net| penalties.admit(net) == Admission::ShortCircuit) {
+        if client.is_some_and(|net| penalties.admit(net, stage) == Admission::ShortCircuit) {
             return Err(Failure::ShortCircuited);
         }
         let result = match self.instance(index).await {
@@ -104,8 +104,8 @@ impl Caller {
         });
         if let Some(net) = client {
             match &result {
-                Ok(_) => shared.penalties.charge(net, false),
-                Err(failure) if failure.charged_to_client() => shared.penalties.charge(net, true),
+                Ok(_) => shared.penalties.charge(net, stage, false),
+                Err(failure) if failure.charged_to_client() => shared.penalties.charge(net, stage, true),
                 Err(_) => Charge::Nothing,
             };
         }

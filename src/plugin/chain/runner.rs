@@ -54,7 +54,8 @@ pub(super) async fn run_chain<'a, C: StageCalls>(
                 decide(link.name, stage, checked.verdict, notes)
             }
             Err(Failure::ShortCircuited) => {
-                metrics::counter!("sluice_plugin_short_circuited_total", "plugin" => link.name.to_string()).increment(1);
+                metrics::counter!("sluice_plugin_short_circuited_total", "plugin" => link.name.to_string())
+                    .increment(1);
                 failure_decision(link.on_error, stage)
             }
             Err(failure) => {
