@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -36,9 +37,20 @@ pub struct MessageShared {
     /// Where the body starts (after the blank line ending the header section).
     body_offset: u64,
     headers: OnceLock<Vec<HeaderField>>,
-    whole: OnceLock<Arc<Vec<u8>>>,
-    parts: OnceLock<Vec<PartInfo>>,
+    /// The whole message when part of it is in the spill file (otherwise the head is).
+    whole: OnceLock<Vec<u8>>,
+    parts: OnceLock<Parts>,
+    /// Decoded content of the parts that are not a plain range of the message.
     decoded: Mutex<HashMap<u32, Arc<Vec<u8>>>>,
+}
+
+/// The leaf parts, and where each one's content is when it needs no decoding.
+struct Parts {
+    info: Vec<PartInfo>,
+    /// `Some(range)` of the whole message for content that mail-parser left as it was
+    /// (no transfer encoding, no charset conversion): read straight from the message,
+    /// without parsing it again.
+    ranges: Vec<Option<Range<usize>>>,
 }
 
 impl MessageShared {
@@ -103,42 +115,55 @@ impl MessageShared {
         self.read_raw(self.body_offset.saturating_add(offset), max)
     }
 
-    /// The whole message in memory (on the host), for MIME parsing.
-    fn whole(&self) -> io::Result<Arc<Vec<u8>>> {
+    /// The whole message in memory (on the host), for MIME parsing: the head itself
+    /// unless part of the message was spilled to disk.
+    fn whole(&self) -> io::Result<&[u8]> {
+        let Some(spill) = self.content.spill_file() else { return Ok(self.content.head()) };
         if let Some(whole) = self.whole.get() {
-            return Ok(Arc::clone(whole));
+            return Ok(whole);
         }
         let mut bytes = self.content.head().to_vec();
-        if let Some(spill) = self.content.spill_file() {
-            bytes.extend(std::fs::read(spill)?);
-        }
-        Ok(Arc::clone(self.whole.get_or_init(|| Arc::new(bytes))))
+        bytes.extend(std::fs::read(spill)?);
+        Ok(self.whole.get_or_init(|| bytes))
     }
 
-    pub fn parts(&self) -> io::Result<&[PartInfo]> {
+    fn parsed_parts(&self) -> io::Result<&Parts> {
         if let Some(parts) = self.parts.get() {
             return Ok(parts);
         }
         let whole = self.whole()?;
-        let mut parts = Vec::new();
-        walk_parts(&whole, 0, &mut |part, depth| parts.push(describe(part, depth)));
+        let mut parts = Parts { info: Vec::new(), ranges: Vec::new() };
+        walk_parts(whole, 0, &mut |part, depth| {
+            parts.info.push(describe(part, depth));
+            parts.ranges.push(range_within(whole, part.contents()));
+        });
         Ok(self.parts.get_or_init(|| parts))
+    }
+
+    pub fn parts(&self) -> io::Result<&[PartInfo]> {
+        Ok(&self.parsed_parts()?.info)
     }
 
     /// Reads the decoded content of leaf part `index`.
     pub fn read_part(&self, index: u32, offset: u64, max: u32) -> io::Result<Option<Vec<u8>>> {
-        if index as usize >= self.parts()?.len() {
-            return Ok(None);
+        let parts = self.parsed_parts()?;
+        let Some(range) = parts.ranges.get(index as usize) else { return Ok(None) };
+        let read = |content: &[u8]| {
+            let start = (offset.min(content.len() as u64)) as usize;
+            let end = (start + max.min(MAX_READ) as usize).min(content.len());
+            content[start..end].to_vec()
+        };
+        if let Some(range) = range {
+            return Ok(Some(read(self.whole()?.get(range.clone()).unwrap_or_default())));
         }
         let decoded = {
             let mut cache = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
             match cache.get(&index) {
                 Some(bytes) => Arc::clone(bytes),
                 None => {
-                    let whole = self.whole()?;
                     let mut found = None;
                     let mut n = 0u32;
-                    walk_parts(&whole, 0, &mut |part, _| {
+                    walk_parts(self.whole()?, 0, &mut |part, _| {
                         if n == index {
                             found = Some(part.contents().to_vec());
                         }
@@ -150,10 +175,15 @@ impl MessageShared {
                 }
             }
         };
-        let start = (offset.min(decoded.len() as u64)) as usize;
-        let end = (start + max.min(MAX_READ) as usize).min(decoded.len());
-        Ok(Some(decoded[start..end].to_vec()))
+        Ok(Some(read(&decoded)))
     }
+}
+
+/// Where `inner` lies in `outer`, if it is a slice of it (compared by address).
+fn range_within(outer: &[u8], inner: &[u8]) -> Option<Range<usize>> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    let end = start.checked_add(inner.len())?;
+    (end <= outer.len()).then_some(start..end)
 }
 
 /// The length of the header section, including the blank line that ends it. A message
@@ -277,6 +307,11 @@ mod tests {
         assert_eq!(parts[3].filename.as_deref(), Some("evil.exe"));
         assert!(parts[3].depth > parts[1].depth);
         assert_eq!(m.read_part(1, 0, 100).unwrap().unwrap(), b"PK\x03\x04");
+        // Parts without a transfer encoding are read straight from the message.
+        assert_eq!(m.read_part(0, 0, 100).unwrap().unwrap(), b"hello");
+        assert_eq!(m.read_part(0, 2, 2).unwrap().unwrap(), b"ll");
+        assert_eq!(m.read_part(3, 0, 100).unwrap().unwrap(), b"MZ");
+        assert!(m.read_part(3, 5, 100).unwrap().unwrap().is_empty());
         assert_eq!(m.read_part(9, 0, 100).unwrap(), None);
     }
 

@@ -201,29 +201,55 @@ impl Message {
 
     /// Reads the body from the start, at most `limit` bytes, in host-sized chunks.
     pub fn read_body_prefix(&self, limit: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while (out.len() as u64) < limit {
-            let want = (limit - out.len() as u64).min(64 * 1024) as u32;
-            let chunk = self.read_body(out.len() as u64, want);
-            if chunk.is_empty() {
-                break;
-            }
-            out.extend_from_slice(&chunk);
-        }
-        out
+        read_prefix(limit, |offset, max| self.read_body(offset, max))
     }
 
     /// Reads a whole MIME part's decoded content, at most `limit` bytes.
     pub fn read_part_prefix(&self, index: u32, limit: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while (out.len() as u64) < limit {
-            let want = (limit - out.len() as u64).min(64 * 1024) as u32;
-            let chunk = self.read_part(index, out.len() as u64, want);
-            if chunk.is_empty() {
-                break;
+        read_prefix(limit, |offset, max| self.read_part(index, offset, max))
+    }
+}
+
+/// Largest piece the host hands over in one read.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// Up to `limit` bytes read in chunks from offset 0 until an empty one. The first
+/// chunk is kept as the buffer (no copy); the buffer grows once to what is left.
+fn read_prefix(limit: u64, mut read: impl FnMut(u64, u32) -> Vec<u8>) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::new();
+    while (out.len() as u64) < limit {
+        let want = (limit - out.len() as u64).min(READ_CHUNK) as u32;
+        let chunk = read(out.len() as u64, want);
+        if chunk.is_empty() {
+            break;
+        }
+        if out.is_empty() {
+            out = chunk;
+            if (out.len() as u64) < limit && out.len() as u64 == READ_CHUNK {
+                // More may follow: make room for it at once rather than doubling.
+                out.reserve((limit - out.len() as u64).min(16 * READ_CHUNK) as usize);
             }
+        } else {
             out.extend_from_slice(&chunk);
         }
-        out
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_prefix;
+
+    #[test]
+    fn prefixes_are_read_in_chunks() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let read = |offset: u64, max: u32| {
+            let start = (offset as usize).min(data.len());
+            data[start..(start + max as usize).min(data.len())].to_vec()
+        };
+        assert_eq!(read_prefix(10, read), data[..10]);
+        assert_eq!(read_prefix(150_000, read), data[..150_000]);
+        assert_eq!(read_prefix(1 << 20, read), data);
+        assert!(read_prefix(0, read).is_empty());
     }
 }

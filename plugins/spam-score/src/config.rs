@@ -9,6 +9,8 @@ use sluice_plugin::config::Value;
 
 use filter_util::config::size_value;
 
+use crate::prefilter::Prefilter;
+
 /// The built-in checks, their report names and default scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -79,6 +81,8 @@ pub struct Rule {
     pub name: String,
     pub target: Target,
     pub pattern: Regex,
+    /// For body rules: rules out most text without running the regex.
+    pub prefilter: Option<Prefilter>,
     pub score: f64,
 }
 
@@ -225,7 +229,11 @@ fn parse_rule(rule: &Value) -> Result<Rule, String> {
         .build()
         .map_err(|e| format!("{name}: bad pattern: {}", e.to_string().replace('\n', " ")))?;
     let score = rule.f64("score").filter(|f| f.is_finite()).ok_or_else(|| format!("{name}: missing score"))?;
-    Ok(Rule { name, target, pattern, score })
+    let prefilter = match target {
+        Target::Body => Prefilter::new(pattern.as_str()),
+        Target::Header(_) => None,
+    };
+    Ok(Rule { name, target, pattern, prefilter, score })
 }
 
 /// Rewrites `\b` and `\B` outside character classes as their ASCII forms

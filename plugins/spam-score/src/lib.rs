@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod date;
+pub mod prefilter;
 pub mod score;
 pub mod text;
 
@@ -34,13 +35,17 @@ fn read_texts(message: &Message, mut budget: u64) -> Vec<TextBody> {
         }
         let bytes = message.read_part_prefix(part.index, budget.min(part.size));
         budget = budget.saturating_sub(bytes.len() as u64);
-        bodies.push(TextBody { html, content: String::from_utf8_lossy(&bytes).into_owned() });
+        bodies.push(TextBody { html, content: text(bytes) });
     }
     if parts.is_empty() && budget > 0 {
-        let bytes = message.read_body_prefix(budget);
-        bodies.push(TextBody { html: false, content: String::from_utf8_lossy(&bytes).into_owned() });
+        bodies.push(TextBody { html: false, content: text(message.read_body_prefix(budget)) });
     }
     bodies
+}
+
+/// The bytes as text, without a copy when they are valid UTF-8 (the usual case).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn outcome(settings: &Settings, verdict: &Verdict) -> Outcome {

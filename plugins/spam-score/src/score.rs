@@ -79,7 +79,9 @@ pub fn evaluate(settings: &Settings, headers: &[(String, String)], bodies: &[Tex
     for rule in &settings.rules {
         let matched = match &rule.target {
             Target::Header(name) => values(headers, name).any(|v| rule.pattern.is_match(v)),
-            Target::Body => texts.iter().any(|t| rule.pattern.is_match(t)),
+            Target::Body => texts
+                .iter()
+                .any(|t| rule.prefilter.as_ref().is_none_or(|p| p.may_match(t.as_bytes())) && rule.pattern.is_match(t)),
         };
         if matched && rule.score != 0.0 {
             hits.push(Hit { name: rule.name.clone(), score: rule.score });
