@@ -14,9 +14,6 @@ use std::str::FromStr;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::ConfigError;
-use super::load::ConfigOrigin;
-use super::plugin::{Grant, PluginConfig};
 use super::route::Host;
 use super::units::{ByteSize, TimeSpan};
 
@@ -52,31 +49,6 @@ impl fmt::Display for HttpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let allow: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
         write!(f, "http {} (timeout {}, max_response {})", allow.join(", "), self.timeout, self.max_response)
-    }
-}
-
-/// `http` goes with the `http` grant: a table without the grant, or the grant without
-/// a table listing at least one origin, is a mistake (the plugin could never use one of
-/// them), refused rather than warned about.
-pub(super) fn validate(plugin: &PluginConfig, origin: &ConfigOrigin) -> Result<(), ConfigError> {
-    let name = plugin.name.get_ref();
-    let granted = plugin.granted().contains(&Grant::Http);
-    match &plugin.http {
-        Some(http) if !granted => {
-            Err(origin.error_at(http, format!("plugin {name:?} has an http table but is not granted \"http\"")))
-        }
-        Some(http) if http.get_ref().allow.is_empty() => {
-            Err(origin.error_at(http, format!("plugin {name:?}: http.allow lists no origin")))
-        }
-        None if granted => {
-            let grant = plugin.grants.get_ref().iter().find(|g| g.get_ref() == Grant::Http.name());
-            let at = grant.map_or(plugin.grants.span(), |g| g.span());
-            let message = format!(
-                "plugin {name:?} is granted \"http\" but has no http = {{ allow = [...] }} listing where it may connect"
-            );
-            Err(ConfigError::at(&origin.file, &origin.text, Some(at), message))
-        }
-        _ => Ok(()),
     }
 }
 

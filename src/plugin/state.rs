@@ -9,7 +9,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::imports::HttpHooks;
+use super::http::HttpHooks;
 use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use crate::config::Grant;

@@ -9,7 +9,8 @@
 
 mod allow;
 mod body;
+mod hooks;
 mod send;
 
 pub use body::RESULTS;
-pub use send::{Send, Sent};
+pub use hooks::HttpHooks;

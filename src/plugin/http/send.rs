@@ -23,7 +23,7 @@ use crate::config::{Host, HttpConfig, HttpOrigin, HttpScheme};
 use crate::dns::{DnsError, SharedResolver, lookup_ip};
 
 /// What sending needs, taken from the plugin's store when the request is made.
-pub struct Send {
+pub(super) struct Send {
     pub plugin: String,
     pub http: Option<Arc<HttpConfig>>,
     pub resolver: Option<SharedResolver>,

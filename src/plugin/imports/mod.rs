@@ -13,8 +13,6 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-pub use http::HttpHooks;
-
 use super::bindings;
 use super::bindings::sluice::plugin::types;
 use super::state::PluginState;
