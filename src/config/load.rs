@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use toml::Spanned;
 
-use super::{Config, ConfigError, Grant, KvBackend, ListenTls};
+use super::{Config, ConfigError, Grant, KvBackend, ListenTls, PluginConfig};
 
 /// Where a config came from, kept so that checks made after parsing (a certificate
 /// that does not load, a plugin that does not compile) can still point at a line.
@@ -107,6 +107,7 @@ impl Config {
                 return Err(origin
                     .error_at(&plugin.name, format!("plugin {name:?} lists next_hops but is not granted \"route\"")));
             }
+            validate_http(plugin, origin)?;
         }
         self.plugins.penalty_box.validate(origin)?;
         if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
@@ -208,6 +209,31 @@ impl Config {
             Some(dir) => resolve(dir),
             None => self.plugins.cache_dir = Some(self.queue.path.join("plugin-cache")),
         }
+    }
+}
+
+/// `http` goes with the `http` grant: a table without the grant, or the grant without
+/// a table listing at least one origin, is a mistake (the plugin could never use one of
+/// them), refused rather than warned about.
+fn validate_http(plugin: &PluginConfig, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+    let name = plugin.name.get_ref();
+    let granted = plugin.granted().contains(&Grant::Http);
+    match &plugin.http {
+        Some(http) if !granted => {
+            Err(origin.error_at(http, format!("plugin {name:?} has an http table but is not granted \"http\"")))
+        }
+        Some(http) if http.get_ref().allow.is_empty() => {
+            Err(origin.error_at(http, format!("plugin {name:?}: http.allow lists no origin")))
+        }
+        None if granted => {
+            let grant = plugin.grants.get_ref().iter().find(|g| g.get_ref() == Grant::Http.name());
+            let at = grant.map_or(plugin.grants.span(), |g| g.span());
+            let message = format!(
+                "plugin {name:?} is granted \"http\" but has no http = {{ allow = [...] }} listing where it may connect"
+            );
+            Err(ConfigError::at(&origin.file, &origin.text, Some(at), message))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -103,6 +103,7 @@ mod tests {
             quotas: Quotas { kv_keys: 0, kv_bytes: 0, dns_lookups: 0 },
             quota_hits: Default::default(),
             penalties: crate::plugin::penalty::PenaltyBox::new("p", &Default::default(), crate::clock::system()),
+            http: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::penalty::PenaltyBox;
 use super::quota_hits::QuotaHits;
-use crate::config::{AllowedHop, Grant, OnError, Quotas};
+use crate::config::{AllowedHop, Grant, HttpConfig, OnError, Quotas};
 use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
@@ -31,6 +31,8 @@ pub struct PluginShared {
     pub quota_hits: QuotaHits,
     /// The clients whose calls it does not take for now.
     pub penalties: PenaltyBox,
+    /// Where it may send HTTP requests (`http` grant).
+    pub http: Option<Arc<HttpConfig>>,
 }
 
 /// Host services shared by all plugins.

@@ -15,6 +15,7 @@ mod crash_loop;
 mod delivery;
 mod disk_faults;
 mod examples;
+mod http_grant;
 mod lazyfs;
 mod limits;
 mod malformed;
