@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::Signature;
+use mail_auth::dkim::{DkimError, Signature};
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
@@ -138,7 +138,8 @@ impl Checker {
             message.dkim_headers.truncate(MAX_SIGNATURES);
             let from_domain = message.from().rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
             let dkim: Vec<DkimOutput<'_>> = if self.config.dkim || self.config.dmarc {
-                bounded(authenticator.verify_dkim(&message)).await.unwrap_or_default()
+                let outputs = bounded(authenticator.verify_dkim(&message)).await.unwrap_or_default();
+                outputs.into_iter().map(|output| body_hash_fails(output, &message)).collect()
             } else {
                 Vec::new()
             };
@@ -217,6 +218,20 @@ fn dkim_verdict(result: &DkimResult) -> (Verdict, Option<String>) {
         DkimResult::Fail(e) => (Verdict::Fail, Some(e.to_string())),
         DkimResult::PermError(e) => (Verdict::Permerror, Some(e.to_string())),
         DkimResult::TempError(e) => (Verdict::Temperror, Some(e.to_string())),
+    }
+}
+
+/// RFC 6376 §6.1.3: a body hash that does not match is PERMFAIL, which RFC 8601
+/// §2.7.1 reports as `fail`; mail-auth 0.13 says `neutral`.
+fn body_hash_fails<'x>(output: DkimOutput<'x>, message: &'x AuthenticatedMessage<'x>) -> DkimOutput<'x> {
+    let body_hash = mail_auth::Error::Dkim(DkimError::FailedBodyHashMatch);
+    if *output.result() != DkimResult::Neutral(body_hash.clone()) {
+        return output;
+    }
+    let signed = output.signature().and_then(|s| message.dkim_headers.iter().find(|h| h.header.b == s.b));
+    match signed {
+        Some(header) => DkimOutput::fail(body_hash).with_signature(&header.header),
+        None => output,
     }
 }
 

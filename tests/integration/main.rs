@@ -16,6 +16,7 @@ mod disk_faults;
 mod examples;
 mod lazyfs;
 mod limits;
+mod mail_auth;
 mod malformed;
 mod operations;
 mod plugin_fixtures;
