@@ -285,3 +285,67 @@ fn hostile_messages_get_results_and_the_session_goes_on() {
     let fields = auth_results(&got[1].content);
     assert!(fields.iter().any(|f| f.contains("relay.example.test;")), "the big one has a result too");
 }
+
+/// What `sluice plugin test` reports for one message, as JSON.
+fn offline_report(dir: &std::path::Path, records: &str, from: &str, message: &[u8]) -> serde_json::Value {
+    let (zone, eml) = (dir.join("records.txt"), dir.join("message.eml"));
+    std::fs::write(&zone, records).unwrap();
+    std::fs::write(&eml, message).unwrap();
+    let out = std::process::Command::new(crate::support::server::BIN)
+        .args(["plugin", "test"])
+        .arg(crate::support::plugins::wasm("noop"))
+        .arg("--message")
+        .arg(&eml)
+        .args(["--from", from, "--rcpt", "bob@example.com", "--client-ip", "192.0.2.7", "--helo", "mx.signer.test"])
+        .arg("--dns")
+        .arg(&zone)
+        .arg("--json")
+        .output()
+        .expect("sluice plugin test");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn the_offline_runner_reports_the_results_from_a_records_file() {
+    let signer = signer();
+    let records = format!(
+        "s1._domainkey.signer.test TXT {}\n\
+         signer.test TXT v=spf1 ip4:192.0.2.7 -all\n\
+         _dmarc.signer.test TXT v=DMARC1; p=reject; sp=quarantine; pct=50; adkim=s\n\
+         7.2.0.192.in-addr.arpa PTR mx.signer.test\n\
+         mx.signer.test A 192.0.2.7\n\
+         slow.test DROP\n",
+        signer.key.record
+    );
+    let signed = dkim_sign(&signer.key, "signer.test", "s1", &message("a@signer.test", "01"), false);
+    let report = offline_report(signer.dir.path(), &records, "x@signer.test", &signed);
+    let auth = &report["auth"];
+    assert_eq!(auth["spf"]["verdict"], "pass", "{report:#}");
+    assert_eq!(auth["spf"]["identity"], "mail-from");
+    assert_eq!(auth["spf"]["domain"], "signer.test");
+    assert_eq!(auth["dkim"][0]["verdict"], "pass", "{report:#}");
+    assert_eq!(auth["dkim"][0]["domain"], "signer.test");
+    assert_eq!(auth["dkim"][0]["selector"], "s1");
+    assert_eq!(auth["dkim"][0]["algorithm"], "rsa-sha256");
+    assert_eq!(auth["dkim"][0]["aligned"], true);
+    let dmarc = &auth["dmarc"];
+    assert_eq!(dmarc["verdict"], "pass", "{report:#}");
+    assert_eq!(dmarc["from_domain"], "signer.test");
+    assert_eq!(dmarc["record_domain"], "signer.test");
+    assert_eq!(dmarc["policy"], "reject");
+    assert_eq!(dmarc["subdomain_policy"], "quarantine");
+    assert_eq!(dmarc["applied_policy"], "reject");
+    assert_eq!(dmarc["pct"], 50);
+    assert_eq!(dmarc["dkim_alignment"], "strict");
+    assert_eq!((&dmarc["spf_aligned"], &dmarc["dkim_aligned"]), (&true.into(), &true.into()));
+    assert_eq!(auth["iprev"]["verdict"], "pass", "{report:#}");
+    assert_eq!(auth["iprev"]["name"], "mx.signer.test");
+    let header = report["authentication_results"].as_str().unwrap_or_default();
+    assert!(header.starts_with("Authentication-Results: relay.example.test;"), "{header}");
+
+    // A name the records file drops: temperror, not a hang.
+    let report = offline_report(signer.dir.path(), &records, "x@slow.test", &message("a@slow.test", "02"));
+    assert_eq!(report["auth"]["spf"]["verdict"], "temperror", "{report:#}");
+    assert_eq!(report["auth"]["dmarc"]["verdict"], "temperror", "{report:#}");
+}
