@@ -137,8 +137,11 @@ struct Report {
     authentication_results: Option<String>,
 }
 
-/// What the `auth` import answers: SPF only at MAIL and RCPT, everything at DATA.
-struct AuthStages {
+/// What the server's own checks said, as plugins see it.
+struct ServerChecks {
+    /// The recipient-verification tag put on every recipient, if any.
+    verified: Option<&'static str>,
+    /// What the `auth` import answers at MAIL and RCPT (SPF only), and at DATA.
     envelope: Arc<AuthResults>,
     data: Arc<AuthResults>,
 }
@@ -270,7 +273,8 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
         })
         .collect::<anyhow::Result<_>>()?;
     let mut content = load_message(&args.message, &scratch).await?;
-    let mut auth = AuthStages { envelope: Arc::default(), data: Arc::default() };
+    let verified = args.recipient_verified.as_deref().and_then(crate::recipients::tag_for);
+    let mut auth = ServerChecks { verified, envelope: Arc::default(), data: Arc::default() };
     let mut authentication_results = None;
     if let Some(resolver) = dns.filter(|_| granted.contains(&Grant::Auth)) {
         // As the server checks mail from outside, with every check on.
@@ -323,9 +327,7 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     };
 
     client.helo = Some(args.helo.clone());
-    let verified = args.recipient_verified.as_deref().and_then(crate::recipients::tag_for);
-    let outcome =
-        run_stages(&mut session, &mut client, sender, recipients, verified, &auth, &content, &mut report).await;
+    let outcome = run_stages(&mut session, &mut client, sender, recipients, &auth, &content, &mut report).await;
     if let Err((stage, decision)) = outcome {
         report.refused_at = Some(stage.to_string());
         let (fate, reply) = match decision {
@@ -362,8 +364,7 @@ async fn run_stages(
     client: &mut ClientInfo,
     mut sender: Option<Mailbox>,
     recipients: Vec<Mailbox>,
-    verified: Option<&'static str>,
-    auth: &AuthStages,
+    checks: &ServerChecks,
     content: &Arc<MessageBuffer>,
     report: &mut Report,
 ) -> Result<(), (&'static str, Decision)> {
@@ -374,7 +375,7 @@ async fn run_stages(
     stop("helo", session.helo(client).await)?;
     let params = Default::default();
     let mut notes: Notes = session.notes.clone();
-    session.set_auth(Arc::clone(&auth.envelope));
+    session.set_auth(Arc::clone(&checks.envelope));
     stop("mail-from", session.mail_from(client, &mut sender, &params, &mut notes).await)?;
     report.sender_after = path_text(&sender);
     // As a server with the default limits would.
@@ -382,7 +383,7 @@ async fn run_stages(
     let mut accepted: Vec<Recipient> = Vec::new();
     for address in recipients {
         let mut recipient = Some(Recipient { address, params: Default::default(), route: None });
-        if let Some(tag) = verified {
+        if let Some(tag) = checks.verified {
             notes.tags.retain(|t| !t.starts_with(crate::recipients::TAG_PREFIX));
             notes.tags.push(tag.to_string());
         }
@@ -391,7 +392,7 @@ async fn run_stages(
         stop("rcpt-to", decision)?;
         accept_recipients(&mut accepted, recipient, added, max_recipients);
     }
-    session.set_auth(Arc::clone(&auth.data));
+    session.set_auth(Arc::clone(&checks.data));
     let shared = Arc::new(MessageShared::new(Arc::clone(content)));
     let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
     let (decision, changes) = session.data(client, &view, &shared, u64::MAX, &mut notes).await;
