@@ -1,4 +1,4 @@
-"""A loopback DNS server for the benchmarks, answering A, TXT and PTR from a records
+"""A loopback DNS server for the benchmarks, answering from a records
 file in the format of the test suite's (`NAME TYPE VALUE` a line). Needs dnspython
 (in the dkimpy venv, target/dkimpy). Usage: zone-dns.py RECORDS PORT"""
 import socket
@@ -35,6 +35,12 @@ while True:
             # Strings of at most 255 bytes each (RFC 1035 §3.3.14).
             values = [" ".join('"%s"' % v[i:i + 255] for i in range(0, len(v), 255)) for v in values]
         response.answer.append(dns.rrset.from_text_list(question.name, 300, "IN", kind, values))
-    elif name not in names:
-        response.set_rcode(dns.rcode.NXDOMAIN)
+    else:
+        if name not in names:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        # An SOA with the negative answer, as an authoritative server sends it, so that
+        # resolvers cache the answer (RFC 2308 §5).
+        apex = name.rstrip(".").rsplit(".", 1)[-1] + "."
+        soa = dns.rrset.from_text(apex, 300, "IN", "SOA", "ns.invalid. hostmaster.invalid. 1 3600 600 86400 300")
+        response.authority.append(soa)
     sock.sendto(response.to_wire(), peer)
