@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::dns::shared_resolver;
 use crate::kv::KvStore;
+use crate::mail_auth::Checker;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -68,9 +69,12 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let queue = Arc::new(queue);
     let recipients = Arc::new(Verifier::new(&config, Arc::clone(&kv), Arc::clone(&resolver))?);
+    let mail_auth = Checker::new(&config.mail_auth, &config.server.hostname, &*resolver);
     let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue), resolver)?;
     let live: LiveContext = Arc::new(ArcSwap::from_pointee(
-        SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins).with_recipients(recipients),
+        SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)
+            .with_recipients(recipients)
+            .with_mail_auth(mail_auth),
     ));
     let limiter = listeners.limiter();
     let (stop, stopping) = watch::channel(false);
@@ -162,10 +166,13 @@ impl Server {
         // Lists are re-read here; a malformed one keeps the running configuration.
         let recipients = Arc::new(Verifier::new(&config, Arc::clone(&self.kv), Arc::clone(&resolver))?);
         telemetry::register_series(&config, &plugins);
+        let mail_auth = Checker::new(&config.mail_auth, &config.server.hostname, &*resolver);
         let config = Arc::new(config);
         self.delivery.reload(Arc::clone(&config), resolver)?;
         self.live.store(Arc::new(
-            SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins).with_recipients(recipients),
+            SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)
+                .with_recipients(recipients)
+                .with_mail_auth(mail_auth),
         ));
         Ok(())
     }

@@ -8,8 +8,12 @@ mod address;
 mod hickory;
 mod resolver;
 pub mod zone;
+mod zone_resolver;
+mod zone_server;
 
 pub use address::is_public;
 pub use hickory::{HickoryResolver, shared_resolver};
 pub use resolver::{DnsError, Lookup, Record, RecordKind, Resolver, SharedResolver, lookup_ip, reverse_name};
-pub use zone::{Zone, ZoneAnswer, ZoneResolver};
+pub use zone::{Zone, ZoneAnswer};
+pub use zone_resolver::ZoneResolver;
+pub use zone_server::ZoneServer;

@@ -21,11 +21,10 @@
 //! Names are case-insensitive; a final dot is optional. `#` starts a comment at the
 //! start of a line or after white space.
 
+use super::resolver::{Record, RecordKind};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-
-use super::resolver::{DnsError, Lookup, Record, RecordKind, Resolver};
 
 #[derive(Clone, Debug, Default)]
 pub struct Zone {
@@ -129,7 +128,7 @@ impl Zone {
     }
 }
 
-fn normalize(name: &str) -> String {
+pub(super) fn normalize(name: &str) -> String {
     let name = name.trim();
     // The root stays itself: a null MX's exchange is ".".
     if name == "." { String::new() } else { name.trim_end_matches('.').to_ascii_lowercase() }
@@ -142,51 +141,6 @@ fn kind_of(record: &Record) -> RecordKind {
         Record::Mx(..) => RecordKind::Mx,
         Record::Txt(_) => RecordKind::Txt,
         Record::Ptr(_) => RecordKind::Ptr,
-    }
-}
-
-/// A resolver that answers from a zone without any network. A dropped name answers
-/// `Timeout` at once: what a real lookup would end in, without the wait. Like the real
-/// resolver, it answers `localhost` and the loopback addresses' reverse names itself
-/// (RFC 6761 §6.3), whatever the zone says.
-pub struct ZoneResolver {
-    zone: Zone,
-}
-
-impl ZoneResolver {
-    pub fn new(zone: Zone) -> ZoneResolver {
-        ZoneResolver { zone }
-    }
-}
-
-/// RFC 6761 §6.3 names, answered without asking anyone.
-fn special_use(name: &str, kind: RecordKind) -> Option<Vec<Record>> {
-    const IPV6_LOOPBACK: &str = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa";
-    let name = normalize(name);
-    if name == "localhost" || name.ends_with(".localhost") {
-        return Some(match kind {
-            RecordKind::A => vec![Record::A(Ipv4Addr::LOCALHOST)],
-            RecordKind::Aaaa => vec![Record::Aaaa(Ipv6Addr::LOCALHOST)],
-            _ => Vec::new(),
-        });
-    }
-    if name == "1.0.0.127.in-addr.arpa" || name == IPV6_LOOPBACK {
-        return Some(if kind == RecordKind::Ptr { vec![Record::Ptr("localhost".into())] } else { Vec::new() });
-    }
-    None
-}
-
-impl Resolver for ZoneResolver {
-    fn lookup<'a>(&'a self, name: &'a str, kind: RecordKind) -> Lookup<'a> {
-        let answer = special_use(name, kind).map_or_else(|| self.zone.answer(name, kind), ZoneAnswer::Records);
-        let result = match answer {
-            ZoneAnswer::Records(records) if records.is_empty() => Err(DnsError::NoRecords),
-            ZoneAnswer::Records(records) => Ok(records),
-            ZoneAnswer::NxDomain => Err(DnsError::NotFound),
-            ZoneAnswer::ServFail => Err(DnsError::Failed("SERVFAIL".into())),
-            ZoneAnswer::Drop => Err(DnsError::Timeout),
-        };
-        Box::pin(std::future::ready(result))
     }
 }
 
@@ -237,18 +191,5 @@ mod tests {
         assert!(Zone::parse("x.test").is_err());
         assert!(Zone::parse("x.test SRV 1 2 3").is_err());
         assert!(Zone::parse("x.test MX mail").is_err());
-    }
-
-    #[tokio::test]
-    async fn the_zone_resolver_maps_answers_to_errors() {
-        let resolver = ZoneResolver::new(Zone::parse(RECORDS).unwrap());
-        assert_eq!(resolver.lookup("example.org", RecordKind::A).await, Err(DnsError::NoRecords));
-        assert_eq!(resolver.lookup("nowhere.test", RecordKind::A).await, Err(DnsError::NotFound));
-        assert_eq!(resolver.lookup("slow.example.test", RecordKind::A).await, Err(DnsError::Timeout));
-        assert!(matches!(resolver.lookup("broken.example.test", RecordKind::A).await, Err(DnsError::Failed(_))));
-        let ptr = super::super::resolver::reverse_name("127.0.0.1".parse().unwrap());
-        assert_eq!(resolver.lookup(&ptr, RecordKind::Ptr).await, Ok(vec![Record::Ptr("localhost".into())]));
-        let ips = super::super::resolver::lookup_ip(&resolver, "mail.example.org").await.unwrap();
-        assert_eq!(ips, vec!["2001:db8::25".parse::<std::net::IpAddr>().unwrap()]);
     }
 }

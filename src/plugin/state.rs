@@ -13,6 +13,7 @@ use super::http::HttpHooks;
 use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use crate::config::Grant;
+use crate::mail_auth::AuthResults;
 
 pub struct PluginState {
     wasi: WasiCtx,
@@ -29,6 +30,8 @@ pub struct PluginState {
     pub dns_budget: DnsBudget,
     pub http_ctx: WasiHttpCtx,
     pub http_hooks: HttpHooks,
+    /// The mail-authentication results of the current transaction (the `auth` import).
+    pub auth: Arc<AuthResults>,
 }
 
 impl PluginState {
@@ -54,6 +57,7 @@ impl PluginState {
             dns_budget,
             http_ctx: WasiHttpCtx::new(),
             http_hooks,
+            auth: Arc::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio_rustls::TlsAcceptor;
 use super::replies;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::mail_auth::Checker;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -21,6 +22,8 @@ pub struct SmtpContext {
     pub clock: SharedClock,
     /// Recipient verification at RCPT (`[route.recipients]`).
     pub recipients: Arc<Verifier>,
+    /// The mail-authentication checks (`[mail_auth]`).
+    pub mail_auth: Arc<Checker>,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -62,12 +65,19 @@ impl SmtpContext {
             plugins,
             clock: crate::clock::system(),
             recipients: Arc::new(Verifier::disabled()),
+            mail_auth: Arc::new(Checker::disabled()),
         }
     }
 
     /// Verifies recipients with `verifier` (none are verified otherwise).
     pub fn with_recipients(mut self, verifier: Arc<Verifier>) -> Self {
         self.recipients = verifier;
+        self
+    }
+
+    /// Checks incoming mail with `checker` (none is checked otherwise).
+    pub fn with_mail_auth(mut self, checker: Checker) -> Self {
+        self.mail_auth = Arc::new(checker);
         self
     }
 

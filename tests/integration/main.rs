@@ -18,6 +18,7 @@ mod examples;
 mod http_grant;
 mod lazyfs;
 mod limits;
+mod mail_auth;
 mod malformed;
 mod operations;
 mod plugin_fixtures;

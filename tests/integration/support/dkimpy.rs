@@ -1,0 +1,72 @@
+//! dkimpy (PyPI), the independent DKIM/ARC implementation the mail-authentication
+//! tests check against. scripts/test installs it in a venv at `target/dkimpy`;
+//! `SLUICE_DKIMPY` names another venv.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn venv() -> PathBuf {
+    std::env::var_os("SLUICE_DKIMPY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dkimpy"))
+}
+
+fn python() -> PathBuf {
+    let python = venv().join("bin/python");
+    assert!(python.exists(), "dkimpy is not installed at {} (scripts/test installs it)", python.display());
+    python
+}
+
+/// A signing key: the PEM file and the DNS TXT record publishing it.
+pub struct Key {
+    pub pem: PathBuf,
+    pub record: String,
+}
+
+/// An RSA-2048 key in `dir`, made by openssl.
+pub fn rsa_key(dir: &Path, name: &str) -> Key {
+    let pem = dir.join(format!("{name}.pem"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let path = pem.to_str().expect("path");
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path]);
+    let public = String::from_utf8(run(&["pkey", "-in", path, "-pubout"])).expect("PEM");
+    let base64: String = public.lines().filter(|l| !l.starts_with("-----")).collect();
+    Key { pem, record: format!("v=DKIM1; k=rsa; p={base64}") }
+}
+
+fn sign(args: &[&str], message: &[u8]) -> Vec<u8> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/dkimpy.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dkimpy");
+    child.stdin.take().expect("stdin").write_all(message).expect("write message");
+    let out = child.wait_with_output().expect("dkimpy");
+    assert!(out.status.success(), "dkimpy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// `message` with a DKIM-Signature by `domain` (`l=` when `length`).
+pub fn dkim_sign(key: &Key, domain: &str, selector: &str, message: &[u8], length: bool) -> Vec<u8> {
+    let pem = key.pem.to_str().expect("path");
+    let mut args = vec!["dkim", pem, domain, selector];
+    if length {
+        args.push("--length");
+    }
+    sign(&args, message)
+}
+
+/// `message` (which carries an Authentication-Results by `srv_id`) with an ARC set
+/// sealed by `domain`.
+pub fn arc_sign(key: &Key, domain: &str, selector: &str, srv_id: &str, message: &[u8]) -> Vec<u8> {
+    sign(&["arc", key.pem.to_str().expect("path"), domain, selector, srv_id], message)
+}
