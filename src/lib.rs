@@ -14,6 +14,7 @@ pub mod dns;
 pub mod fsync;
 pub mod kv;
 pub mod mail;
+pub mod mail_auth;
 pub mod plugin;
 pub mod queue;
 pub mod recipients;

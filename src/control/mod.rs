@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::dns::shared_resolver;
 use crate::kv::KvStore;
+use crate::mail_auth::sign::Signers;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -61,6 +62,7 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
         torn_tail_bytes = report.torn_tail,
         "queue ready"
     );
+    let signers = Arc::new(Signers::load(&config)?);
     let listeners = SmtpServer::bind(config.server.listen.get_ref()).await?;
     for address in listeners.local_addrs() {
         tracing::info!(%address, "listening");
@@ -70,7 +72,9 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     let recipients = Arc::new(Verifier::new(&config, Arc::clone(&kv), Arc::clone(&resolver))?);
     let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue), resolver)?;
     let live: LiveContext = Arc::new(ArcSwap::from_pointee(
-        SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins).with_recipients(recipients),
+        SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)
+            .with_recipients(recipients)
+            .with_signers(signers),
     ));
     let limiter = listeners.limiter();
     let (stop, stopping) = watch::channel(false);
@@ -161,11 +165,15 @@ impl Server {
         let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&self.kv), Arc::clone(&resolver)).await?);
         // Lists are re-read here; a malformed one keeps the running configuration.
         let recipients = Arc::new(Verifier::new(&config, Arc::clone(&self.kv), Arc::clone(&resolver))?);
+        // Keys are re-read here; one that does not load keeps the running configuration.
+        let signers = Arc::new(Signers::load(&config)?);
         telemetry::register_series(&config, &plugins);
         let config = Arc::new(config);
         self.delivery.reload(Arc::clone(&config), resolver)?;
         self.live.store(Arc::new(
-            SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins).with_recipients(recipients),
+            SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)
+                .with_recipients(recipients)
+                .with_signers(signers),
         ));
         Ok(())
     }

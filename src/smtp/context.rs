@@ -7,6 +7,7 @@ use tokio_rustls::TlsAcceptor;
 use super::replies;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::mail_auth::sign::Signers;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -21,6 +22,8 @@ pub struct SmtpContext {
     pub clock: SharedClock,
     /// Recipient verification at RCPT (`[route.recipients]`).
     pub recipients: Arc<Verifier>,
+    /// DKIM keys for outgoing mail (`[[dkim_sign]]`).
+    pub signers: Arc<Signers>,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -62,12 +65,19 @@ impl SmtpContext {
             plugins,
             clock: crate::clock::system(),
             recipients: Arc::new(Verifier::disabled()),
+            signers: Arc::new(Signers::default()),
         }
     }
 
     /// Verifies recipients with `verifier` (none are verified otherwise).
     pub fn with_recipients(mut self, verifier: Arc<Verifier>) -> Self {
         self.recipients = verifier;
+        self
+    }
+
+    /// Signs outgoing mail with `signers` (none is signed otherwise).
+    pub fn with_signers(mut self, signers: Arc<Signers>) -> Self {
+        self.signers = signers;
         self
     }
 

@@ -13,6 +13,7 @@ mod crash;
 mod crash_loop;
 mod delivery;
 mod disk_faults;
+mod dkim_sign;
 mod examples;
 mod lazyfs;
 mod limits;

@@ -6,12 +6,14 @@
 //! - `auth.rs`: SMTP AUTH;
 //! - `content.rs`: receiving DATA and BDAT content;
 //! - `verify.rs`: recipient verification at RCPT;
-//! - `accept.rs`: checking finished content, the DATA stage, and queueing.
+//! - `accept.rs`: checking finished content, the DATA stage, and queueing;
+//! - `sign.rs`: DKIM-signing what is queued.
 
 mod accept;
 mod auth;
 mod content;
 mod envelope;
+mod sign;
 #[cfg(test)]
 mod tests;
 mod verify;

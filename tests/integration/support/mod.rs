@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod dkimpy;
 pub mod dns;
 pub mod lazyfs;
 pub mod plugins;

@@ -1,0 +1,3 @@
+//! Mail authentication: DKIM signing of outgoing mail.
+
+pub mod sign;
