@@ -12,11 +12,13 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::config::{
-    AllowedHop, ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, PluginsConfig, TimeSpan, TlsMode,
+    AllowedHop, ByteSize, DnsConfig, Grant, LimitsConfig, MailAuthConfig, OnError, PluginConfig, PluginsConfig,
+    TimeSpan, TlsMode,
 };
 use crate::dns::{SharedResolver, Zone, ZoneResolver, shared_resolver};
 use crate::kv::KvStore;
 use crate::mail::{ClientInfo, Mailbox, Recipient, RouteChoice};
+use crate::mail_auth::{AuthResults, Checker};
 use crate::plugin::apply::{BodySource, Content, accept_recipients, change_recipients, edit_content};
 use crate::plugin::message::{MessageShared, header_section_len};
 use crate::plugin::{CallRecord, Decision, Notes, PluginHost, PluginSession, Services, TxnView};
@@ -60,10 +62,10 @@ pub struct TestArgs {
     /// DNS lookups per call (default: the server's, `[plugins] dns_lookups`).
     #[arg(long, value_name = "N")]
     pub dns_lookups: Option<u32>,
-    /// DNS servers for the `dns` interface (default: the system's).
+    /// DNS servers for the `dns` and `auth` interfaces (default: the system's).
     #[arg(long, value_name = "IP:PORT", conflicts_with = "dns")]
     pub dns_server: Vec<SocketAddr>,
-    /// Answer the `dns` interface from this records file, without any network (the
+    /// Answer the `dns` and `auth` interfaces from this records file, without any network (the
     /// format of `sluice::dns::zone`: `NAME TYPE VALUE` a line).
     #[arg(long, value_name = "RECORDS.txt")]
     pub dns: Option<PathBuf>,
@@ -129,6 +131,16 @@ struct Report {
     tags: Vec<String>,
     score: f64,
     annotations: Vec<(String, String, String)>,
+    /// The mail-authentication results, when the plugin is granted `auth`.
+    auth: Option<AuthResults>,
+    /// Our Authentication-Results field, as the plugins saw it.
+    authentication_results: Option<String>,
+}
+
+/// What the `auth` import answers: SPF only at MAIL and RCPT, everything at DATA.
+struct AuthStages {
+    envelope: Arc<AuthResults>,
+    data: Arc<AuthResults>,
 }
 
 pub fn run(args: &TestArgs) -> ExitCode {
@@ -233,7 +245,10 @@ fn resolver(args: &TestArgs) -> anyhow::Result<SharedResolver> {
 async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     let config = plugin_config(args)?;
     let scratch = tempfile_dir()?;
-    let resolver = if config.granted().contains(&Grant::Dns) { Some(resolver(args)?) } else { None };
+    let granted = config.granted();
+    let dns =
+        if granted.contains(&Grant::Dns) || granted.contains(&Grant::Auth) { Some(resolver(args)?) } else { None };
+    let resolver = dns.clone().filter(|_| granted.contains(&Grant::Dns));
     let mut host =
         PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
     let cache = args.cache_dir.clone().unwrap_or_else(|| scratch.join("cache"));
@@ -254,7 +269,23 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
                 .map_err(|e| anyhow::anyhow!("--rcpt {r:?}: {e}"))
         })
         .collect::<anyhow::Result<_>>()?;
-    let content = Arc::new(load_message(&args.message, &scratch).await?);
+    let mut content = load_message(&args.message, &scratch).await?;
+    let mut auth = AuthStages { envelope: Arc::default(), data: Arc::default() };
+    let mut authentication_results = None;
+    if let Some(resolver) = dns.filter(|_| granted.contains(&Grant::Auth)) {
+        // As the server checks mail from outside, with every check on.
+        let checker = Checker::new(&MailAuthConfig::default(), HOSTNAME, &*resolver);
+        let spf = checker.spf(args.client_ip, &args.helo, sender.as_ref()).await;
+        let outcome = checker.message(args.client_ip, &args.helo, spf.as_ref(), &content.contents().await?).await;
+        auth.envelope = Arc::new(AuthResults { spf: spf.map(|s| s.check), ..AuthResults::default() });
+        auth.data = Arc::new(outcome.results);
+        authentication_results = outcome.header.clone();
+        let section = &content.head()[..header_section_len(content.head())];
+        if let Some((len, start)) = checker.header_edit(section, outcome.header) {
+            content.replace_start(len, start);
+        }
+    }
+    let content = Arc::new(content);
 
     let mut client = ClientInfo {
         ip: args.client_ip,
@@ -265,7 +296,7 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
         auth_user: None,
         session_id: "plugin-test".into(),
     };
-    let mut session = PluginSession::new(Arc::clone(&host), "relay.example.test");
+    let mut session = PluginSession::new(Arc::clone(&host), HOSTNAME);
     session.trace_calls();
     let mut report = Report {
         plugin: name,
@@ -287,11 +318,14 @@ async fn test(args: &TestArgs) -> anyhow::Result<Report> {
         tags: Vec::new(),
         score: 0.0,
         annotations: Vec::new(),
+        auth: granted.contains(&Grant::Auth).then(|| (*auth.data).clone()),
+        authentication_results,
     };
 
     client.helo = Some(args.helo.clone());
     let verified = args.recipient_verified.as_deref().and_then(crate::recipients::tag_for);
-    let outcome = run_stages(&mut session, &mut client, sender, recipients, verified, &content, &mut report).await;
+    let outcome =
+        run_stages(&mut session, &mut client, sender, recipients, verified, &auth, &content, &mut report).await;
     if let Err((stage, decision)) = outcome {
         report.refused_at = Some(stage.to_string());
         let (fate, reply) = match decision {
@@ -329,6 +363,7 @@ async fn run_stages(
     mut sender: Option<Mailbox>,
     recipients: Vec<Mailbox>,
     verified: Option<&'static str>,
+    auth: &AuthStages,
     content: &Arc<MessageBuffer>,
     report: &mut Report,
 ) -> Result<(), (&'static str, Decision)> {
@@ -339,6 +374,7 @@ async fn run_stages(
     stop("helo", session.helo(client).await)?;
     let params = Default::default();
     let mut notes: Notes = session.notes.clone();
+    session.set_auth(Arc::clone(&auth.envelope));
     stop("mail-from", session.mail_from(client, &mut sender, &params, &mut notes).await)?;
     report.sender_after = path_text(&sender);
     // As a server with the default limits would.
@@ -355,6 +391,7 @@ async fn run_stages(
         stop("rcpt-to", decision)?;
         accept_recipients(&mut accepted, recipient, added, max_recipients);
     }
+    session.set_auth(Arc::clone(&auth.data));
     let shared = Arc::new(MessageShared::new(Arc::clone(content)));
     let view = TxnView { sender: Some(&sender), params: Some(&params), recipients: &accepted };
     let (decision, changes) = session.data(client, &view, &shared, u64::MAX, &mut notes).await;
@@ -419,6 +456,9 @@ fn missing_from(lines: &[String], other: &[String]) -> Vec<String> {
     missing
 }
 
+/// The server's name in the run, and the authserv-id of its Authentication-Results.
+const HOSTNAME: &str = "relay.example.test";
+
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("sluice-plugin-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -472,5 +512,47 @@ fn print_report(r: &Report) {
     }
     for (plugin, key, value) in &r.annotations {
         println!("annotation: {plugin}.{key} = {value}");
+    }
+    if let Some(auth) = &r.auth {
+        print_auth(auth);
+    }
+}
+
+fn print_auth(auth: &AuthResults) {
+    println!("auth:");
+    let reason = |reason: &Option<String>| reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+    if let Some(spf) = &auth.spf {
+        println!("  spf: {} {:?} {}{}", spf.verdict.name(), spf.identity, spf.domain, reason(&spf.reason));
+    }
+    for dkim in &auth.dkim {
+        let aligned = if dkim.aligned { ", aligned" } else { "" };
+        println!(
+            "  dkim: {} d={} s={} a={}{aligned}{}",
+            dkim.verdict.name(),
+            dkim.domain,
+            dkim.selector,
+            dkim.algorithm,
+            reason(&dkim.reason)
+        );
+    }
+    if let Some(arc) = &auth.arc {
+        println!("  arc: {} sealers [{}]{}", arc.verdict.name(), arc.sealers.join(", "), reason(&arc.reason));
+    }
+    if let Some(d) = &auth.dmarc {
+        println!(
+            "  dmarc: {} from {} record {} p={:?} sp={:?} applied={:?} pct={} spf-aligned={} dkim-aligned={}",
+            d.verdict.name(),
+            d.from_domain,
+            d.record_domain.as_deref().unwrap_or("-"),
+            d.policy,
+            d.subdomain_policy,
+            d.applied_policy,
+            d.pct,
+            d.spf_aligned,
+            d.dkim_aligned
+        );
+    }
+    if let Some(iprev) = &auth.iprev {
+        println!("  iprev: {} {}", iprev.verdict.name(), iprev.name.as_deref().unwrap_or(""));
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod kv;
 mod limits;
 mod load;
+mod mail_auth;
 mod matchers;
 mod metrics;
 mod plugin;
@@ -31,6 +32,7 @@ pub use error::ConfigError;
 pub use kv::{KvBackend, KvConfig};
 pub use limits::{BareNewlines, LimitsConfig};
 pub use load::ConfigOrigin;
+pub use mail_auth::MailAuthConfig;
 pub use matchers::{DomainList, DomainPattern, Network, NetworkList};
 pub use metrics::MetricsConfig;
 pub use plugin::{Grant, OnError, PluginConfig, PluginsConfig};
@@ -68,6 +70,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub mail_auth: MailAuthConfig,
     /// `[[route]]` rules, in order.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,

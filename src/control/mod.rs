@@ -19,6 +19,7 @@ use crate::delivery::Delivery;
 use crate::dns::shared_resolver;
 use crate::kv::KvStore;
 use crate::mail_auth::sign::Signers;
+use crate::mail_auth::Checker;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -70,11 +71,13 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let queue = Arc::new(queue);
     let recipients = Arc::new(Verifier::new(&config, Arc::clone(&kv), Arc::clone(&resolver))?);
+    let mail_auth = Checker::new(&config.mail_auth, &config.server.hostname, &*resolver);
     let delivery = Delivery::start(Arc::clone(&config), Arc::clone(&queue), resolver)?;
     let live: LiveContext = Arc::new(ArcSwap::from_pointee(
         SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)
             .with_recipients(recipients)
-            .with_signers(signers),
+            .with_signers(signers)
+            .with_mail_auth(mail_auth),
     ));
     let limiter = listeners.limiter();
     let (stop, stopping) = watch::channel(false);
@@ -168,12 +171,14 @@ impl Server {
         // Keys are re-read here; one that does not load keeps the running configuration.
         let signers = Arc::new(Signers::load(&config)?);
         telemetry::register_series(&config, &plugins);
+        let mail_auth = Checker::new(&config.mail_auth, &config.server.hostname, &*resolver);
         let config = Arc::new(config);
         self.delivery.reload(Arc::clone(&config), resolver)?;
         self.live.store(Arc::new(
             SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)
                 .with_recipients(recipients)
-                .with_signers(signers),
+                .with_signers(signers)
+                .with_mail_auth(mail_auth),
         ));
         Ok(())
     }

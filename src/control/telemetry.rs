@@ -87,6 +87,7 @@ const PLUGIN_ROUTE: &str = "plugin";
 pub fn register_series(config: &Config, plugins: &PluginHost) {
     use metrics::counter;
     counter!("sluice_connections_total").increment(0);
+    crate::mail_auth::metrics::register();
     for reason in CONNECTION_REJECTIONS {
         counter!("sluice_connections_rejected_total", "reason" => reason).increment(0);
     }

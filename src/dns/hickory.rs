@@ -58,6 +58,11 @@ pub fn shared_resolver(config: &DnsConfig) -> anyhow::Result<SharedResolver> {
 }
 
 impl Resolver for HickoryResolver {
+    fn hickory(&self) -> Option<TokioResolver> {
+        // A clone shares the cache and the connections.
+        Some(self.inner.clone())
+    }
+
     fn lookup<'a>(&'a self, name: &'a str, kind: RecordKind) -> Lookup<'a> {
         Box::pin(async move {
             // A trailing dot keeps search domains out of it.

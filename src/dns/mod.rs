@@ -7,7 +7,9 @@
 mod hickory;
 mod resolver;
 pub mod zone;
+mod zone_server;
 
 pub use hickory::{HickoryResolver, shared_resolver};
 pub use resolver::{DnsError, Lookup, Record, RecordKind, Resolver, SharedResolver, lookup_ip, reverse_name};
 pub use zone::{Zone, ZoneAnswer, ZoneResolver};
+pub use zone_server::ZoneServer;

@@ -66,6 +66,11 @@ pub type Lookup<'a> = Pin<Box<dyn Future<Output = Result<Vec<Record>, DnsError>>
 /// is `Err(NoRecords)`, never `Ok(vec![])`.
 pub trait Resolver: Send + Sync {
     fn lookup<'a>(&'a self, name: &'a str, kind: RecordKind) -> Lookup<'a>;
+
+    /// The hickory resolver answering as this one does, for the mail-authentication
+    /// checks (mail-auth speaks hickory itself): the same servers, cache and timeouts.
+    /// `None` when there is none to be had.
+    fn hickory(&self) -> Option<hickory_resolver::TokioResolver>;
 }
 
 /// The resolver a configuration runs with, shared by every user.

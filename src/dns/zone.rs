@@ -24,8 +24,14 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::OnceLock;
 
+use hickory_resolver::TokioResolver;
+
+use super::hickory::HickoryResolver;
 use super::resolver::{DnsError, Lookup, Record, RecordKind, Resolver};
+use super::zone_server::ZoneServer;
+use crate::config::{DnsConfig, TimeSpan};
 
 #[derive(Clone, Debug, Default)]
 pub struct Zone {
@@ -149,13 +155,32 @@ fn kind_of(record: &Record) -> RecordKind {
 /// `Timeout` at once: what a real lookup would end in, without the wait. Like the real
 /// resolver, it answers `localhost` and the loopback addresses' reverse names itself
 /// (RFC 6761 §6.3), whatever the zone says.
+///
+/// mail-auth asks hickory itself, so for it the zone is served on a loopback UDP port
+/// (started on first use) with a hickory resolver pointed there: the checks then meet
+/// real NXDOMAIN, NODATA, SERVFAIL and timeouts (a dropped name waits out the timeout)
+/// exactly as against the suite's DNS server.
 pub struct ZoneResolver {
     zone: Zone,
+    served: OnceLock<Option<(ZoneServer, TokioResolver)>>,
 }
+
+/// How long the mail-authentication checks wait for a dropped name.
+const SERVED_TIMEOUT: TimeSpan = TimeSpan::secs(1);
 
 impl ZoneResolver {
     pub fn new(zone: Zone) -> ZoneResolver {
-        ZoneResolver { zone }
+        ZoneResolver { zone, served: OnceLock::new() }
+    }
+
+    fn serve(&self) -> Option<(ZoneServer, TokioResolver)> {
+        let server = ZoneServer::start(self.zone.clone())
+            .map_err(|error| tracing::warn!(%error, "cannot serve the records file on loopback"))
+            .ok()?;
+        let config =
+            DnsConfig { servers: vec![server.addr], timeout: SERVED_TIMEOUT, attempts: 1, ..DnsConfig::default() };
+        let resolver = HickoryResolver::new(&config).ok()?.hickory()?;
+        Some((server, resolver))
     }
 }
 
@@ -177,6 +202,10 @@ fn special_use(name: &str, kind: RecordKind) -> Option<Vec<Record>> {
 }
 
 impl Resolver for ZoneResolver {
+    fn hickory(&self) -> Option<TokioResolver> {
+        self.served.get_or_init(|| self.serve()).as_ref().map(|(_, resolver)| resolver.clone())
+    }
+
     fn lookup<'a>(&'a self, name: &'a str, kind: RecordKind) -> Lookup<'a> {
         let answer = special_use(name, kind).map_or_else(|| self.zone.answer(name, kind), ZoneAnswer::Records);
         let result = match answer {

@@ -1,3 +1,14 @@
-//! Mail authentication: DKIM signing of outgoing mail.
+//! Mail authentication: SPF at MAIL FROM; DKIM, ARC, DMARC and iprev at the end of
+//! DATA (`check.rs`, with mail-auth, through the server's resolver); the results in
+//! our words for plugins (`results.rs`); our Authentication-Results field
+//! (`header.rs`); their metrics.
 
+mod check;
+mod dmarc_record;
+mod header;
+pub mod metrics;
+pub mod results;
+
+pub use check::{Checker, MAX_SIGNATURES, MessageOutcome, SpfOutcome};
+pub use results::AuthResults;
 pub mod sign;

@@ -11,6 +11,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, 
 use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use crate::config::Grant;
+use crate::mail_auth::AuthResults;
 
 pub struct PluginState {
     wasi: WasiCtx,
@@ -25,6 +26,8 @@ pub struct PluginState {
     pub deadline: tokio::time::Instant,
     /// DNS lookups left for the current call.
     pub dns_budget: DnsBudget,
+    /// The mail-authentication results of the current transaction (the `auth` import).
+    pub auth: Arc<AuthResults>,
 }
 
 impl PluginState {
@@ -47,6 +50,7 @@ impl PluginState {
             ticks_left: 0,
             deadline,
             dns_budget,
+            auth: Arc::default(),
         }
     }
 }

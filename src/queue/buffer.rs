@@ -90,6 +90,26 @@ impl MessageBuffer {
         &self.head
     }
 
+    /// Replaces the first `len` bytes of the head (the header section) with `start`:
+    /// the server's own header edits made before anyone reads the message.
+    pub fn replace_start(&mut self, len: usize, start: Vec<u8>) {
+        let len = len.min(self.head.len());
+        self.head.splice(..len, start);
+        self.accounted = self.len();
+    }
+
+    /// The whole message: the head, and the spill file after it (read into memory).
+    pub async fn contents(&self) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self.spill_file() {
+            None => Ok(std::borrow::Cow::Borrowed(&self.head)),
+            Some(path) => {
+                let mut content = self.head.clone();
+                content.extend(tokio::fs::read(path).await?);
+                Ok(std::borrow::Cow::Owned(content))
+            }
+        }
+    }
+
     /// The file holding the rest of the message, after [`Self::head`].
     pub fn spill_file(&self) -> Option<&Path> {
         self.spill.as_ref().map(|s| s.path.as_path())

@@ -8,6 +8,7 @@ use super::replies;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::mail_auth::sign::Signers;
+use crate::mail_auth::Checker;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -24,6 +25,8 @@ pub struct SmtpContext {
     pub recipients: Arc<Verifier>,
     /// DKIM keys for outgoing mail (`[[dkim_sign]]`).
     pub signers: Arc<Signers>,
+    /// The mail-authentication checks (`[mail_auth]`).
+    pub mail_auth: Arc<Checker>,
     greeting: Vec<u8>,
     /// EHLO replies, by (offer STARTTLS, offer AUTH).
     ehlo: [[Vec<u8>; 2]; 2],
@@ -66,6 +69,7 @@ impl SmtpContext {
             clock: crate::clock::system(),
             recipients: Arc::new(Verifier::disabled()),
             signers: Arc::new(Signers::default()),
+            mail_auth: Arc::new(Checker::disabled()),
         }
     }
 
@@ -78,6 +82,12 @@ impl SmtpContext {
     /// Signs outgoing mail with `signers` (none is signed otherwise).
     pub fn with_signers(mut self, signers: Arc<Signers>) -> Self {
         self.signers = signers;
+        self
+    }
+
+    /// Checks incoming mail with `checker` (none is checked otherwise).
+    pub fn with_mail_auth(mut self, checker: Checker) -> Self {
+        self.mail_auth = Arc::new(checker);
         self
     }
 

@@ -3,6 +3,7 @@
 use crate::mail::QueueId;
 use crate::mail::params::MailParams;
 use crate::mail::{Mailbox, Recipient};
+use crate::mail_auth::SpfOutcome;
 use crate::plugin::Notes;
 use crate::queue::MessageBuffer;
 
@@ -35,11 +36,13 @@ pub struct Transaction {
     pub chunked: Option<Box<ChunkedBody>>,
     /// What plugins attached so far (starting with the session's notes).
     pub notes: Notes,
+    /// SPF, checked at MAIL FROM (when the client is checked at all).
+    pub spf: Option<SpfOutcome>,
 }
 
 impl Transaction {
     pub fn new(sender: Option<Mailbox>, params: MailParams) -> Self {
-        Transaction { sender, params, recipients: Vec::new(), chunked: None, notes: Notes::default() }
+        Transaction { sender, params, recipients: Vec::new(), chunked: None, notes: Notes::default(), spf: None }
     }
 }
 

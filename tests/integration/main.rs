@@ -17,6 +17,7 @@ mod dkim_sign;
 mod examples;
 mod lazyfs;
 mod limits;
+mod mail_auth;
 mod malformed;
 mod operations;
 mod plugin_fixtures;

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::runner::Link;
+use crate::mail_auth::AuthResults;
 use crate::plugin::effects::Effects;
 use crate::plugin::host::PluginHost;
 use crate::plugin::instance::{Failure, Instance};
@@ -38,6 +39,8 @@ pub(super) struct Caller {
     instances: Vec<Option<Instance>>,
     /// Set by the offline runner to record every call.
     pub trace: Option<Vec<CallRecord>>,
+    /// What the `auth` import answers in the calls from now on.
+    pub auth: Arc<AuthResults>,
 }
 
 impl Drop for Caller {
@@ -53,7 +56,7 @@ impl Drop for Caller {
 impl Caller {
     pub fn new(host: Arc<PluginHost>) -> Caller {
         let instances = host.plugins().iter().map(|_| None).collect();
-        Caller { host, instances, trace: None }
+        Caller { host, instances, trace: None, auth: Arc::default() }
     }
 
     pub fn host(&self) -> &Arc<PluginHost> {
@@ -84,8 +87,12 @@ impl Caller {
         call: impl AsyncFnOnce(&mut Instance) -> Result<(Checked, T), Failure>,
     ) -> Result<(Checked, T), Failure> {
         let started = Instant::now();
+        let auth = Arc::clone(&self.auth);
         let result = match self.instance(index).await {
-            Ok(instance) => call(instance).await,
+            Ok(instance) => {
+                instance.store_mut().data_mut().auth = auth;
+                call(instance).await
+            }
             Err(failure) => Err(failure),
         };
         let shared = &self.host.plugins()[index].shared;

@@ -12,6 +12,7 @@ use super::stages::{DataCalls, MailFromCalls, RcptToCalls, SessionCalls};
 use super::wit_input::{TxnView, wit_session};
 use crate::mail::params::MailParams;
 use crate::mail::{ClientInfo, Mailbox, Recipient};
+use crate::mail_auth::AuthResults;
 use crate::plugin::host::PluginHost;
 use crate::plugin::message::MessageShared;
 use crate::plugin::stage::Stage;
@@ -38,6 +39,11 @@ impl PluginSession {
     /// Records every call from now on (for the offline runner's report).
     pub fn trace_calls(&mut self) {
         self.caller.trace = Some(Vec::new());
+    }
+
+    /// The mail-authentication results the plugins see from now on (the transaction's).
+    pub fn set_auth(&mut self, results: Arc<AuthResults>) {
+        self.caller.auth = results;
     }
 
     /// The calls recorded since `trace_calls`.

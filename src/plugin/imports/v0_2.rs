@@ -113,21 +113,102 @@ impl new::message::HostMessage for PluginState {
     }
 }
 
-/// Placeholder until the host computes the results: every check reads as not run.
+/// The results of the current transaction: SPF from MAIL FROM on, the rest at DATA.
 impl new::auth::Host for PluginState {
     fn spf(&mut self) -> Wasm<Option<new::auth::SpfResult>> {
-        Ok(None)
+        Ok(self.auth.spf.as_ref().map(auth::spf))
     }
     fn dkim(&mut self) -> Wasm<Vec<new::auth::DkimSignature>> {
-        Ok(Vec::new())
+        Ok(self.auth.dkim.iter().map(auth::dkim).collect())
     }
     fn arc(&mut self) -> Wasm<Option<new::auth::ArcResult>> {
-        Ok(None)
+        Ok(self.auth.arc.as_ref().map(auth::arc))
     }
     fn dmarc(&mut self) -> Wasm<Option<new::auth::DmarcResult>> {
-        Ok(None)
+        Ok(self.auth.dmarc.as_ref().map(auth::dmarc))
     }
     fn iprev(&mut self) -> Wasm<Option<new::auth::IprevResult>> {
-        Ok(None)
+        Ok(self
+            .auth
+            .iprev
+            .as_ref()
+            .map(|i| new::auth::IprevResult { verdict: auth::verdict(i.verdict), name: i.name.clone() }))
+    }
+}
+
+/// The server's results in the WIT's records.
+mod auth {
+    use super::new::auth as wit;
+    use crate::mail_auth::results as ours;
+
+    pub fn verdict(verdict: ours::Verdict) -> wit::Verdict {
+        match verdict {
+            ours::Verdict::Pass => wit::Verdict::Pass,
+            ours::Verdict::Fail => wit::Verdict::Fail,
+            ours::Verdict::Softfail => wit::Verdict::Softfail,
+            ours::Verdict::Neutral => wit::Verdict::Neutral,
+            ours::Verdict::None => wit::Verdict::None,
+            ours::Verdict::Policy => wit::Verdict::Policy,
+            ours::Verdict::Temperror => wit::Verdict::Temperror,
+            ours::Verdict::Permerror => wit::Verdict::Permerror,
+        }
+    }
+
+    pub fn spf(spf: &ours::SpfCheck) -> wit::SpfResult {
+        wit::SpfResult {
+            verdict: verdict(spf.verdict),
+            identity: match spf.identity {
+                ours::SpfIdentity::MailFrom => wit::SpfIdentity::MailFrom,
+                ours::SpfIdentity::Helo => wit::SpfIdentity::Helo,
+            },
+            domain: spf.domain.clone(),
+            reason: spf.reason.clone(),
+        }
+    }
+
+    pub fn dkim(dkim: &ours::DkimCheck) -> wit::DkimSignature {
+        wit::DkimSignature {
+            verdict: verdict(dkim.verdict),
+            domain: dkim.domain.clone(),
+            selector: dkim.selector.clone(),
+            algorithm: dkim.algorithm.clone(),
+            aligned: dkim.aligned,
+            reason: dkim.reason.clone(),
+        }
+    }
+
+    pub fn arc(arc: &ours::ArcCheck) -> wit::ArcResult {
+        wit::ArcResult { verdict: verdict(arc.verdict), sealers: arc.sealers.clone(), reason: arc.reason.clone() }
+    }
+
+    fn disposition(disposition: ours::Disposition) -> wit::DmarcDisposition {
+        match disposition {
+            ours::Disposition::None => wit::DmarcDisposition::None,
+            ours::Disposition::Quarantine => wit::DmarcDisposition::Quarantine,
+            ours::Disposition::Reject => wit::DmarcDisposition::Reject,
+        }
+    }
+
+    fn alignment(alignment: ours::Alignment) -> wit::Alignment {
+        match alignment {
+            ours::Alignment::Relaxed => wit::Alignment::Relaxed,
+            ours::Alignment::Strict => wit::Alignment::Strict,
+        }
+    }
+
+    pub fn dmarc(dmarc: &ours::DmarcCheck) -> wit::DmarcResult {
+        wit::DmarcResult {
+            verdict: verdict(dmarc.verdict),
+            from_domain: dmarc.from_domain.clone(),
+            record_domain: dmarc.record_domain.clone(),
+            policy: dmarc.policy.map(disposition),
+            subdomain_policy: dmarc.subdomain_policy.map(disposition),
+            applied_policy: dmarc.applied_policy.map(disposition),
+            pct: dmarc.pct,
+            dkim_alignment: alignment(dmarc.dkim_alignment),
+            spf_alignment: alignment(dmarc.spf_alignment),
+            spf_aligned: dmarc.spf_aligned,
+            dkim_aligned: dmarc.dkim_aligned,
+        }
     }
 }

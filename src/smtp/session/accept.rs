@@ -99,6 +99,7 @@ impl<S: Socket> Session<S> {
             super::count_refusal(Stage::Data, &reply);
             return self.reply(reply);
         }
+        self.check_content(transaction.spf.as_ref(), &mut buffer).await;
         let content = Arc::new(buffer);
         match self.data_stage(&mut transaction, &content).await {
             Ok(changes) => self.queue_message(id, *transaction, content, changes).await,

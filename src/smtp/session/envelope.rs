@@ -62,6 +62,7 @@ impl<S: Socket> Session<S> {
             return self.reply(replies::NEEDS_SMTPUTF8);
         }
         let mut sender = path.mailbox;
+        let spf = self.check_sender(sender.as_ref()).await;
         let mut notes = self.plugins.notes.clone();
         let decision = self.plugins.mail_from(&self.client, &mut sender, &params, &mut notes).await;
         if let Some(flow) = self.refusal(Stage::MailFrom, decision) {
@@ -71,6 +72,7 @@ impl<S: Socket> Session<S> {
         if let SessionState::Greeted { transaction, .. } = &mut self.state {
             let mut new = Transaction::new(sender, params);
             new.notes = notes;
+            new.spf = spf;
             *transaction = Some(Box::new(new));
         }
         self.reply(replies::SENDER_OK)

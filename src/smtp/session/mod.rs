@@ -4,6 +4,7 @@
 //! - `mod.rs`: the command loop, replies and error counting;
 //! - `envelope.rs`: HELO/EHLO, MAIL, RCPT, RSET and STARTTLS;
 //! - `auth.rs`: SMTP AUTH;
+//! - `authenticate.rs`: mail authentication (SPF, DKIM, ARC, DMARC) and its header;
 //! - `content.rs`: receiving DATA and BDAT content;
 //! - `verify.rs`: recipient verification at RCPT;
 //! - `accept.rs`: checking finished content, the DATA stage, and queueing;
@@ -11,6 +12,7 @@
 
 mod accept;
 mod auth;
+mod authenticate;
 mod content;
 mod envelope;
 mod sign;

@@ -1,45 +1,75 @@
-//! dkimpy (PyPI `dkimpy`), the independent DKIM/ARC implementation the suite checks
-//! Sluice against. `scripts/test` installs it, with PyNaCl (Ed25519) and dnspython,
-//! into the virtualenv at [`VENV`]; the checks look keys up from the suite's loopback
-//! DNS server, never the public DNS.
+//! dkimpy (PyPI), the independent DKIM/ARC implementation the mail-authentication
+//! tests check against, signing (verification tests) and verifying (what Sluice signs).
+//! scripts/test installs it, with PyNaCl (Ed25519) and dnspython (lookups from the
+//! loopback DNS server), in a venv at `target/dkimpy`; `SLUICE_DKIMPY` names another venv.
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The virtualenv, relative to the repository root (the one place it is named).
-pub const VENV: &str = "target/pyenv";
+fn venv() -> PathBuf {
+    std::env::var_os("SLUICE_DKIMPY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dkimpy"))
+}
 
-/// The virtualenv's Python, or a panic saying how to make it.
-pub fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(VENV).join("bin/python3");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test (or `python3 -m venv {VENV} && {VENV}/bin/pip install dkimpy pynacl dnspython`)",
-        python.display()
-    );
+fn python() -> PathBuf {
+    let python = venv().join("bin/python");
+    assert!(python.exists(), "dkimpy is not installed at {} (scripts/test installs it)", python.display());
     python
 }
 
-/// Runs a Python snippet with `args`, `input` on stdin; (exit code, stdout, stderr).
-pub fn run(script: &str, args: &[&str], input: &[u8]) -> (i32, String, String) {
+/// A signing key: the PEM file and the DNS TXT record publishing it.
+pub struct Key {
+    pub pem: PathBuf,
+    pub record: String,
+}
+
+/// An RSA-2048 key in `dir`, made by openssl.
+pub fn rsa_key(dir: &Path, name: &str) -> Key {
+    let pem = dir.join(format!("{name}.pem"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let path = pem.to_str().expect("path");
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path]);
+    let public = String::from_utf8(run(&["pkey", "-in", path, "-pubout"])).expect("PEM");
+    let base64: String = public.lines().filter(|l| !l.starts_with("-----")).collect();
+    Key { pem, record: format!("v=DKIM1; k=rsa; p={base64}") }
+}
+
+fn sign(args: &[&str], message: &[u8]) -> Vec<u8> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/dkimpy.py");
     let mut child = Command::new(python())
-        .arg("-c")
         .arg(script)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start python");
-    child.stdin.take().expect("stdin").write_all(input).expect("write message");
-    let out = child.wait_with_output().expect("python");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .expect("start dkimpy");
+    child.stdin.take().expect("stdin").write_all(message).expect("write message");
+    let out = child.wait_with_output().expect("dkimpy");
+    assert!(out.status.success(), "dkimpy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// `message` with a DKIM-Signature by `domain` (`l=` when `length`).
+pub fn dkim_sign(key: &Key, domain: &str, selector: &str, message: &[u8], length: bool) -> Vec<u8> {
+    let pem = key.pem.to_str().expect("path");
+    let mut args = vec!["dkim", pem, domain, selector];
+    if length {
+        args.push("--length");
+    }
+    sign(&args, message)
+}
+
+/// `message` (which carries an Authentication-Results by `srv_id`) with an ARC set
+/// sealed by `domain`.
+pub fn arc_sign(key: &Key, domain: &str, selector: &str, srv_id: &str, message: &[u8]) -> Vec<u8> {
+    sign(&["arc", key.pem.to_str().expect("path"), domain, selector, srv_id], message)
 }
 
 /// A `dnsfunc` for dkimpy asking the loopback DNS server at argv[1]:argv[2].
@@ -59,9 +89,9 @@ def dnsfunc(name, timeout=5):
     return b''
 "#;
 
-/// dkimpy's verdict on every DKIM-Signature of `message`: one `pass`/`fail` line each,
-/// with the signing domain (`pass example.com`).
-pub fn verify(message: &[u8], dns: SocketAddr) -> Vec<String> {
+/// dkimpy's verdict on every DKIM-Signature of `message`, keys looked up from the
+/// loopback DNS server at `dns`: one `pass DOMAIN` or `fail DOMAIN` line each.
+pub fn verify(message: &[u8], dns: std::net::SocketAddr) -> Vec<String> {
     let script = format!(
         "{RESOLVER}
 import dkim
@@ -76,7 +106,17 @@ for i in range(count):
     print(('pass ' if ok else 'fail ') + (d.domain or b'').decode())
 "
     );
-    let (code, stdout, stderr) = run(&script, &[&dns.ip().to_string(), &dns.port().to_string()], message);
-    assert_eq!(code, 0, "dkimpy failed: {stderr}");
-    stdout.lines().map(str::to_string).collect()
+    let mut child = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args([dns.ip().to_string(), dns.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dkimpy");
+    child.stdin.take().expect("stdin").write_all(message).expect("write message");
+    let out = child.wait_with_output().expect("dkimpy");
+    assert!(out.status.success(), "dkimpy verify: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }

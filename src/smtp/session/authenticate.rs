@@ -1,0 +1,50 @@
+//! Mail authentication in the session: SPF at MAIL FROM, the other checks when the
+//! content is in, and our Authentication-Results field put in before the DATA
+//! plugins read the message (forged ones with our authserv-id taken out).
+
+use std::sync::Arc;
+
+use super::super::socket::Socket;
+use super::Session;
+use crate::mail::Mailbox;
+use crate::mail_auth::{AuthResults, SpfOutcome};
+use crate::plugin::message::header_section_len;
+use crate::queue::MessageBuffer;
+
+impl<S: Socket> Session<S> {
+    /// SPF for a new transaction, and what its plugins see of it. A client of ours
+    /// is not checked unless `check_trusted` says so.
+    pub(super) async fn check_sender(&mut self, sender: Option<&Mailbox>) -> Option<SpfOutcome> {
+        let checker = Arc::clone(&self.ctx.mail_auth);
+        let spf = match self.state.helo() {
+            Some(helo) if checker.applies(self.trusted) => checker.spf(self.client.ip, &helo.name, sender).await,
+            _ => None,
+        };
+        let results = AuthResults { spf: spf.as_ref().map(|s| s.check.clone()), ..AuthResults::default() };
+        self.plugins.set_auth(Arc::new(results));
+        spf
+    }
+
+    /// The checks of finished content; the head of `buffer` gets our field and loses
+    /// forged ones. A read error of a spilled message leaves the checks out.
+    pub(super) async fn check_content(&mut self, spf: Option<&SpfOutcome>, buffer: &mut MessageBuffer) {
+        let checker = Arc::clone(&self.ctx.mail_auth);
+        let mut ours = None;
+        if checker.applies(self.trusted) {
+            let helo = self.state.helo().map(|h| h.name.clone()).unwrap_or_default();
+            let outcome = match buffer.contents().await {
+                Ok(content) => checker.message(self.client.ip, &helo, spf, &content).await,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the message back for mail authentication");
+                    return;
+                }
+            };
+            ours = outcome.header;
+            self.plugins.set_auth(Arc::new(outcome.results));
+        }
+        let section = &buffer.head()[..header_section_len(buffer.head())];
+        if let Some((len, start)) = checker.header_edit(section, ours) {
+            buffer.replace_start(len, start);
+        }
+    }
+}
