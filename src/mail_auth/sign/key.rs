@@ -15,24 +15,25 @@ pub enum DkimKey {
     Ed25519(Ed25519KeyPair),
 }
 
-/// RSA keys below this many bits are refused (RFC 8301 §3.2).
-const MIN_RSA_BITS: usize = 1024;
+/// RSA keys below this many bits are refused: ring signs with 2048 bits and more (RFC
+/// 8301 §3.2 allows 1024, but recommends 2048).
+const MIN_RSA_BITS: usize = 2048;
 
 impl DkimKey {
     /// Reads a PEM file: RSA as PKCS#1 or PKCS#8, Ed25519 as PKCS#8.
     pub fn from_pem(pem: &[u8]) -> Result<DkimKey, String> {
         let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("no PEM private key ({e})"))?;
         let key = match &der {
-            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der())
-                .map(DkimKey::Rsa)
-                .map_err(|e| format!("not a usable RSA key ({e})"))?,
+            PrivateKeyDer::Pkcs1(der) => {
+                RsaKeyPair::from_der(der.secret_pkcs1_der()).map(DkimKey::Rsa).map_err(rsa_error)?
+            }
             PrivateKeyDer::Pkcs8(der) => {
                 let bytes = der.secret_pkcs8_der();
                 match RsaKeyPair::from_pkcs8(bytes) {
                     Ok(rsa) => DkimKey::Rsa(rsa),
-                    Err(rsa_error) => Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes)
+                    Err(error) => Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes)
                         .map(DkimKey::Ed25519)
-                        .map_err(|_| format!("neither a usable RSA nor an Ed25519 key ({rsa_error})"))?,
+                        .map_err(|_| format!("neither an Ed25519 key nor {}", rsa_error(error)))?,
                 }
             }
             _ => return Err("only RSA and Ed25519 keys sign DKIM (this is an EC key)".into()),
@@ -88,6 +89,13 @@ impl SigningKey for DkimKey {
             DkimKey::Rsa(_) => Algorithm::RsaSha256,
             DkimKey::Ed25519(_) => Algorithm::Ed25519Sha256,
         }
+    }
+}
+
+fn rsa_error(error: ring::error::KeyRejected) -> String {
+    match error.to_string().as_str() {
+        "TooSmall" => format!("an RSA key needs at least {MIN_RSA_BITS} bits"),
+        why => format!("a usable RSA key ({why})"),
     }
 }
 

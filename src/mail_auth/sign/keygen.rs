@@ -22,8 +22,8 @@ pub struct NewKey {
 impl NewKey {
     pub fn generate(algorithm: KeyAlgorithm) -> Result<NewKey, String> {
         let (label, der) = match algorithm {
-            KeyAlgorithm::Rsa { bits } if !(1024..=4096).contains(&bits) => {
-                return Err(format!("{bits} bits: RSA keys for DKIM are 1024 to 4096 bits"));
+            KeyAlgorithm::Rsa { bits } if !(2048..=4096).contains(&bits) => {
+                return Err(format!("{bits} bits: RSA keys for DKIM are 2048 to 4096 bits here"));
             }
             // PKCS#1 DER from the `rsa` crate (ring cannot generate RSA keys).
             KeyAlgorithm::Rsa { bits } => ("RSA PRIVATE KEY", DkimKeyPair::generate_rsa(bits)),
@@ -72,10 +72,10 @@ mod tests {
         assert_eq!(ed.public_key.len(), 32);
         let record = ed.dns_record("example.com", "s1");
         assert!(record.starts_with("s1._domainkey.example.com IN TXT \"v=DKIM1; k=ed25519; p="), "{record}");
-        let rsa = NewKey::generate(KeyAlgorithm::Rsa { bits: 1024 }).unwrap();
+        let rsa = NewKey::generate(KeyAlgorithm::Rsa { bits: 2048 }).unwrap();
         assert!(rsa.pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
         assert_eq!(rsa.kind, "rsa");
-        assert!(NewKey::generate(KeyAlgorithm::Rsa { bits: 512 }).is_err());
+        assert!(NewKey::generate(KeyAlgorithm::Rsa { bits: 1024 }).is_err());
     }
 
     #[test]
