@@ -158,3 +158,29 @@ fn keygen_refuses_to_overwrite_and_check_config_points_at_bad_keys() {
     assert!(!ok);
     assert!(stderr.starts_with("FILE:14:7: DKIM key "), "{stderr}");
 }
+
+#[test]
+fn keys_reload_and_a_bad_key_keeps_the_running_ones() {
+    let (sluice, sink, dns) = signing_server("");
+    let config = sluice.config_path.clone();
+    let reload = || sluice.cli(&["reload", "--config", config.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    // A key that does not load: the reload fails and the old keys still sign.
+    std::fs::write(&config, text.replace("key = \"ed.example.org.pem\"", "key = \"missing.pem\"")).unwrap();
+    let (code, _, stderr) = reload();
+    assert_ne!(code, 0);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    let got = relay(&sluice, &sink, &["carol@ed.example.org"]);
+    assert_eq!(dkimpy::verify(&got[0], dns.addr), ["pass ed.example.org"]);
+    // Without its table, ed.example.org is no longer signed.
+    let without = text.replace(&dkim_sign("ed.example.org", "ed1"), "");
+    std::fs::write(&config, without).unwrap();
+    let (code, _, stderr) = reload();
+    assert_eq!(code, 0, "{stderr}");
+    let (mut c, _) = Client::connect(sluice.addr);
+    assert_eq!(c.send_mail("carol@ed.example.org", &["bob@example.com"], &message("c@ed.example.org", "m1")).code, 250);
+    let got = sink.wait_for(2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{}", sluice.logs());
+    let last = got.iter().find(|t| String::from_utf8_lossy(&t.content).contains("Subject: m1")).unwrap();
+    assert_eq!(signatures(&last.content), 0, "{}", String::from_utf8_lossy(&last.content));
+}
