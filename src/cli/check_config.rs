@@ -31,6 +31,7 @@ pub fn validate(path: &Path) -> Result<Vec<String>, ConfigError> {
         plugins = host.plugins().iter().zip(&config.plugin).map(|(p, c)| describe(p, c, &config.plugins)).collect();
     }
     crate::client::tls::build(&config.delivery, &config.origin)?;
+    crate::mail_auth::sign::Signers::load(&config)?;
     // Recipient lists, read as at start: a malformed line is FILE:LINE.
     for route in config.routes.iter().filter(|r| r.recipients.verify.get_ref().uses_list()) {
         if let Some(list) = &route.recipients.list {

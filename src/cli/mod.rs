@@ -1,6 +1,7 @@
 //! The `sluice` command line.
 
 mod check_config;
+mod dkim;
 mod logging;
 mod plugin_test;
 mod queue;
@@ -64,11 +65,22 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// DKIM signing keys (`[[dkim_sign]]`).
+    Dkim {
+        #[command(subcommand)]
+        command: DkimCommand,
+    },
     /// Recipient verification (`[route.recipients]`).
     Recipients {
         #[command(subcommand)]
         command: RecipientsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Write a new private key (PEM) and print the DNS TXT record to publish.
+    Keygen(dkim::KeygenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +181,7 @@ pub fn main() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Plugin { command: PluginCommand::Test(args) } => plugin_test::run(&args),
         Command::Queue { command } => run_queue(command),
+        Command::Dkim { command: DkimCommand::Keygen(args) } => dkim::keygen(&args),
         Command::Recipients { command: RecipientsCommand::Check { address, config } } => {
             recipients::check(&config, &address)
         }

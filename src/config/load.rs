@@ -201,6 +201,9 @@ impl Config {
         for plugin in &mut self.plugin {
             resolve(plugin.path.get_mut());
         }
+        for signing in &mut self.dkim_sign {
+            resolve(signing.key.get_mut());
+        }
         match &mut self.kv.path {
             Some(path) => resolve(path),
             None => self.kv.path = Some(self.queue.path.join("kv.redb")),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod delivery;
+mod dkim_sign;
 mod dns;
 mod error;
 mod kv;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 pub use auth::{AuthConfig, AuthUser};
 pub use delivery::DeliveryConfig;
+pub use dkim_sign::{DEFAULT_SIGNED_HEADERS, DkimSignConfig};
 pub use dns::DnsConfig;
 pub use error::ConfigError;
 pub use kv::{KvBackend, KvConfig};
@@ -79,6 +81,9 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// `[[dkim_sign]]`: the domains whose outgoing mail is signed.
+    #[serde(default)]
+    pub dkim_sign: Vec<DkimSignConfig>,
     #[serde(skip)]
     pub origin: ConfigOrigin,
 }

@@ -19,6 +19,7 @@ use crate::delivery::Delivery;
 use crate::dns::shared_resolver;
 use crate::kv::KvStore;
 use crate::mail_auth::Checker;
+use crate::mail_auth::sign::Signers;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -62,6 +63,7 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
         torn_tail_bytes = report.torn_tail,
         "queue ready"
     );
+    let signers = Arc::new(Signers::load(&config)?);
     let listeners = SmtpServer::bind(config.server.listen.get_ref()).await?;
     for address in listeners.local_addrs() {
         tracing::info!(%address, "listening");
@@ -74,6 +76,7 @@ pub async fn run(path: &Path, config: Config) -> anyhow::Result<()> {
     let live: LiveContext = Arc::new(ArcSwap::from_pointee(
         SmtpContext::new(Arc::clone(&config), tls, Arc::clone(&queue), plugins)
             .with_recipients(recipients)
+            .with_signers(signers)
             .with_mail_auth(mail_auth),
     ));
     let limiter = listeners.limiter();
@@ -165,6 +168,8 @@ impl Server {
         let plugins = Arc::new(PluginHost::load(&config, Arc::clone(&self.kv), Arc::clone(&resolver)).await?);
         // Lists are re-read here; a malformed one keeps the running configuration.
         let recipients = Arc::new(Verifier::new(&config, Arc::clone(&self.kv), Arc::clone(&resolver))?);
+        // Keys are re-read here; one that does not load keeps the running configuration.
+        let signers = Arc::new(Signers::load(&config)?);
         telemetry::register_series(&config, &plugins);
         let mail_auth = Checker::new(&config.mail_auth, &config.server.hostname, &*resolver);
         let config = Arc::new(config);
@@ -172,6 +177,7 @@ impl Server {
         self.live.store(Arc::new(
             SmtpContext::new(config, tls, Arc::clone(&self.queue), plugins)
                 .with_recipients(recipients)
+                .with_signers(signers)
                 .with_mail_auth(mail_auth),
         ));
         Ok(())

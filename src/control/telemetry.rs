@@ -70,6 +70,7 @@ fn describe() {
         "Recipient callouts by route and result (valid, unknown, unavailable)"
     );
     describe_counter!("sluice_recipient_cache_total", "Recipient answer cache lookups by route and result (hit, miss)");
+    describe_counter!("sluice_dkim_signed_total", "Outgoing messages DKIM-signed, by result (ok, failed)");
 }
 
 /// Every label value a counter can take, so that each series exists, at zero, from the
@@ -141,6 +142,11 @@ pub fn register_series(config: &Config, plugins: &PluginHost) {
     }
     for result in ["ok", "failed"] {
         counter!("sluice_reloads_total", "result" => result).increment(0);
+    }
+    if !config.dkim_sign.is_empty() {
+        for result in ["ok", "failed"] {
+            counter!("sluice_dkim_signed_total", "result" => result).increment(0);
+        }
     }
     let verifying = config.routes.iter().filter(|r| r.recipients.verify.get_ref().uses_callout());
     for route in verifying.map(|r| r.name.get_ref().clone()) {

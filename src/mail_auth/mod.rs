@@ -11,3 +11,4 @@ pub mod results;
 
 pub use check::{Checker, MAX_SIGNATURES, MessageOutcome, SpfOutcome};
 pub use results::AuthResults;
+pub mod sign;

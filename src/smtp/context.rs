@@ -8,6 +8,7 @@ use super::replies;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::mail_auth::Checker;
+use crate::mail_auth::sign::Signers;
 use crate::plugin::PluginHost;
 use crate::queue::Queue;
 use crate::recipients::Verifier;
@@ -22,6 +23,8 @@ pub struct SmtpContext {
     pub clock: SharedClock,
     /// Recipient verification at RCPT (`[route.recipients]`).
     pub recipients: Arc<Verifier>,
+    /// DKIM keys for outgoing mail (`[[dkim_sign]]`).
+    pub signers: Arc<Signers>,
     /// The mail-authentication checks (`[mail_auth]`).
     pub mail_auth: Arc<Checker>,
     greeting: Vec<u8>,
@@ -65,6 +68,7 @@ impl SmtpContext {
             plugins,
             clock: crate::clock::system(),
             recipients: Arc::new(Verifier::disabled()),
+            signers: Arc::new(Signers::default()),
             mail_auth: Arc::new(Checker::disabled()),
         }
     }
@@ -72,6 +76,12 @@ impl SmtpContext {
     /// Verifies recipients with `verifier` (none are verified otherwise).
     pub fn with_recipients(mut self, verifier: Arc<Verifier>) -> Self {
         self.recipients = verifier;
+        self
+    }
+
+    /// Signs outgoing mail with `signers` (none is signed otherwise).
+    pub fn with_signers(mut self, signers: Arc<Signers>) -> Self {
+        self.signers = signers;
         self
     }
 

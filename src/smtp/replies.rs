@@ -49,6 +49,7 @@ pub const EARLY_TALKER: Reply = Reply::new(554, Status(5, 5, 0), "Error: client 
 
 pub const QUEUE_IO_ERROR: Reply = Reply::new(451, Status(4, 3, 0), "Error: queue write failed, try again later");
 pub const QUEUE_FULL: Reply = Reply::new(452, Status(4, 3, 1), "Error: insufficient system storage, try again later");
+pub const SIGNING_FAILED: Reply = Reply::new(451, Status(4, 7, 0), "Error: cannot sign the message, try again later");
 pub const LOCAL_ERROR: Reply = Reply::new(451, Status(4, 3, 0), "Error: local error in processing");
 
 pub const TOO_MANY_CONNECTIONS: Reply =

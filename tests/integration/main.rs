@@ -14,6 +14,7 @@ mod crash;
 mod crash_loop;
 mod delivery;
 mod disk_faults;
+mod dkim_sign;
 mod examples;
 mod http_grant;
 mod lazyfs;

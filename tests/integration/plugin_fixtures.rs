@@ -182,3 +182,8 @@ fn attachment_guard_fixtures() {
 fn external_tagger_js_fixtures() {
     run_cases("external-tagger-js");
 }
+
+#[test]
+fn dmarc_policy_fixtures() {
+    run_cases("dmarc-policy");
+}

@@ -44,12 +44,12 @@
 //! Try it without a server: `sluice plugin test NAME.wasm --message some.eml --from
 //! a@example.org --rcpt b@example.com`.
 //!
-//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`]) each need a grant in the
+//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`], [`auth`]) each need a grant in the
 //! plugin's config entry; a plugin that uses one it is not granted is refused at load.
 //! On a non-wasm target (for `cargo test` of a plugin's own logic) calling them panics,
 //! so keep the logic you test apart from the calls: it takes `&mut impl dns::Dns` or
 //! `&mut impl kv::Kv` ([`dns::HostDns`], [`kv::HostKv`] in the plugin), and its tests
-//! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`.
+//! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`, `FakeAuth`.
 
 pub mod bindings {
     //! The raw bindings generated from `wit/v0.2.0/plugin.wit` (`sluice:plugin@0.2.0`).
@@ -62,6 +62,7 @@ pub mod bindings {
     });
 }
 
+pub mod auth;
 pub mod config;
 pub mod dns;
 pub mod kv;

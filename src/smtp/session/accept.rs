@@ -165,6 +165,10 @@ impl<S: Socket> Session<S> {
                 return self.reply(replies::LOCAL_ERROR);
             }
         };
+        let prefix = match self.dkim_sign(id, prefix, &body).await {
+            Ok(prefix) => prefix,
+            Err(reply) => return self.reply(reply),
+        };
         match store(&self.ctx.queue, envelope, notes.quarantine, prefix, body).await {
             Ok(()) => self.reply(accepted),
             Err(reply) => self.reply(reply),

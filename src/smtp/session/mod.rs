@@ -7,13 +7,15 @@
 //! - `authenticate.rs`: mail authentication (SPF, DKIM, ARC, DMARC) and its header;
 //! - `content.rs`: receiving DATA and BDAT content;
 //! - `verify.rs`: recipient verification at RCPT;
-//! - `accept.rs`: checking finished content, the DATA stage, and queueing.
+//! - `accept.rs`: checking finished content, the DATA stage, and queueing;
+//! - `sign.rs`: DKIM-signing what is queued.
 
 mod accept;
 mod auth;
 mod authenticate;
 mod content;
 mod envelope;
+mod sign;
 #[cfg(test)]
 mod tests;
 mod verify;

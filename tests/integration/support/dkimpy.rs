@@ -1,6 +1,7 @@
 //! dkimpy (PyPI), the independent DKIM/ARC implementation the mail-authentication
-//! tests check against. scripts/test installs it in a venv at `target/dkimpy`;
-//! `SLUICE_DKIMPY` names another venv.
+//! tests check against, signing (verification tests) and verifying (what Sluice signs).
+//! scripts/test installs it, with PyNaCl (Ed25519) and dnspython (lookups from the
+//! loopback DNS server), in a venv at `target/dkimpy`; `SLUICE_DKIMPY` names another venv.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,4 +70,53 @@ pub fn dkim_sign(key: &Key, domain: &str, selector: &str, message: &[u8], length
 /// sealed by `domain`.
 pub fn arc_sign(key: &Key, domain: &str, selector: &str, srv_id: &str, message: &[u8]) -> Vec<u8> {
     sign(&["arc", key.pem.to_str().expect("path"), domain, selector, srv_id], message)
+}
+
+/// A `dnsfunc` for dkimpy asking the loopback DNS server at argv[1]:argv[2].
+const RESOLVER: &str = r#"
+import sys, dns.resolver
+_r = dns.resolver.Resolver(configure=False)
+_r.nameservers = [sys.argv[1]]
+_r.port = int(sys.argv[2])
+_r.timeout = _r.lifetime = 5
+def dnsfunc(name, timeout=5):
+    try:
+        answer = _r.resolve(name.decode().rstrip('.'), 'TXT')
+    except Exception:
+        return b''
+    for record in answer:
+        return b''.join(record.strings)
+    return b''
+"#;
+
+/// dkimpy's verdict on every DKIM-Signature of `message`, keys looked up from the
+/// loopback DNS server at `dns`: one `pass DOMAIN` or `fail DOMAIN` line each.
+pub fn verify(message: &[u8], dns: std::net::SocketAddr) -> Vec<String> {
+    let script = format!(
+        "{RESOLVER}
+import dkim
+message = sys.stdin.buffer.read()
+d = dkim.DKIM(message)
+count = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
+for i in range(count):
+    try:
+        ok = d.verify(idx=i, dnsfunc=dnsfunc)
+    except dkim.ValidationError:
+        ok = False
+    print(('pass ' if ok else 'fail ') + (d.domain or b'').decode())
+"
+    );
+    let mut child = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args([dns.ip().to_string(), dns.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start dkimpy");
+    child.stdin.take().expect("stdin").write_all(message).expect("write message");
+    let out = child.wait_with_output().expect("dkimpy");
+    assert!(out.status.success(), "dkimpy verify: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The cost of DKIM-signing outgoing mail, measured in one run on this machine:
+# smtp-source -> Sluice -> smtp-sink over loopback, 4 KB messages, for three configs
+# derived from examples/sluice.toml without its plugins (bench/lib.sh, derive_config):
+#   - off:     no [[dkim_sign]];
+#   - rsa:     [[dkim_sign]] for example.org (smtp-source's From domain), RSA-2048;
+#   - ed25519: the same with an Ed25519 key.
+# The keys come from `sluice dkim keygen`. The client is 127.0.0.1, in relay.networks,
+# so every message is signed (checked once per config before measuring: the sink must
+# receive a DKIM-Signature with the right a=). Each figure is the median of --repeat
+# runs; prints a markdown table with signed/off ratios. Absolute figures vary with the
+# machine's load: compare the ratios of one run only.
+#
+# Usage: bench/dkim-sign.sh [--n N] [--sessions S] [--repeat K] [--warmup N] [--base-port P]
+#   --n        messages per run              (default 5000)
+#   --sessions parallel smtp-source sessions (default 20)
+#   --repeat   runs per figure, median kept  (default 3)
+#   --warmup   messages before each measured run (default 500)
+#   --base-port search free ports from here  (default 3625)
+# Needs root (smtp-sink -u postfix).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n=5000 sessions=20 repeat=3 warmup=500 base_port=3625
+while [ $# -gt 0 ]; do
+  case $1 in
+    --n) n=$2; shift 2 ;;
+    --sessions) sessions=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --base-port) base_port=$2; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in "$n" "$sessions" "$repeat" "$warmup" "$base_port"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "needs root (smtp-sink -u postfix)" >&2; exit 1; }
+for tool in smtp-source smtp-sink python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix python3)" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-dkim.XXXXXX")
+chmod 755 "$work"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+measure_pid="" sink_pid=""
+cleanup() {
+  if [ -n "$measure_pid" ]; then
+    pkill -P "$measure_pid" 2>/dev/null || true
+    kill "$measure_pid" 2>/dev/null || true
+  fi
+  [ -z "$sink_pid" ] || kill "$sink_pid" 2>/dev/null || true
+  stop_sluice
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+build_release
+
+read -r port sink_port < <(free_ports 2 "$base_port")
+derive_config "$work/off.toml" "$port" "$work/queue" "$sink_port" no-plugins
+for algorithm in rsa ed25519; do
+  "$sluice_bin" dkim keygen --domain example.org --selector bench --algorithm "$algorithm" \
+    --out "$work/$algorithm.pem" >/dev/null 2>&1
+  cp "$work/off.toml" "$work/$algorithm.toml"
+  printf '\n[[dkim_sign]]\ndomain = "example.org"\nselector = "bench"\nkey = "%s"\n' "$work/$algorithm.pem" \
+    >>"$work/$algorithm.toml"
+done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+measure() { # as in compare-postfix.sh: sets result to "ACCEPT DELIVERED" or "fail fail"
+  local out="$work/measure.out" line
+  "$shared/relay-throughput.sh" "$@" >"$out" 2>&1 &
+  measure_pid=$!
+  wait "$measure_pid" || true
+  measure_pid=
+  line=$(cat "$out")
+  log "  $line"
+  if [[ $line =~ accept\ ([0-9]+)\ msg/s,\ delivered\ ([0-9]+)\ msg/s ]]; then
+    result="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  else
+    result="fail fail"
+  fi
+}
+
+# check_signed VARIANT A: one message through the config must arrive signed with a=A.
+check_signed() {
+  local dump="$work/dump-$1" f _ found=""
+  mkdir -p "$dump" && chown postfix "$dump"
+  rm -rf "$work/queue"
+  start_sluice "$work/$1.toml" "$port" "$work/$1.log"
+  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"$sink_port" 100 >/dev/null 2>&1 &
+  sink_pid=$!
+  sleep 0.3
+  smtp-source -m 1 -l 4096 -f sender@example.org -t rcpt@example.com 127.0.0.1:"$port" >/dev/null 2>&1 || true
+  for _ in $(seq 100); do
+    f=$(find "$dump" -type f | head -1)
+    [ -n "$f" ] && found=$(grep -m1 "^DKIM-Signature: v=1; a=$2;" "$f" || true)
+    [ -n "$found" ] && break
+    sleep 0.1
+  done
+  kill "$sink_pid" 2>/dev/null || true
+  wait "$sink_pid" 2>/dev/null || true
+  sink_pid=
+  stop_sluice
+  [ -n "$found" ] || { cat "$work/$1.log" >&2; die "$1: the sink got no DKIM-Signature with a=$2"; }
+  : >"$work/$1.log"
+}
+check_signed rsa rsa-sha256
+check_signed ed25519 ed25519-sha256
+
+results="$work/results"
+: >"$results"
+for rep in $(seq "$repeat"); do
+  for variant in off rsa ed25519; do
+    log "run $rep/$repeat, $variant"
+    rm -rf "$work/queue"
+    start_sluice "$work/$variant.toml" "$port" "$work/$variant.log"
+    measure "warmup-$variant" "$warmup" 5 4096 "$port" "$sink_port"
+    sleep 1
+    measure "$variant" "$n" "$sessions" 4096 "$port" "$sink_port"
+    stop_sluice
+    : >"$work/$variant.log"
+    echo "$variant $rep $result" >>"$results"
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+python3 - "$results" <<PY
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    variant, rep, acc, dlv = line.split()
+    runs.setdefault(variant, []).append((acc, dlv))
+
+def median(variant, i):
+    values = [float(r[i]) for r in runs.get(variant, []) if r[i] != "fail"]
+    return statistics.median(values) if values else None
+
+def ratio(a, b):
+    return f"**{a / b:.2f}**" if a and b else "—"
+
+print(f"Sluice $(git rev-parse --short HEAD), DKIM signing of outgoing mail: smtp-source → Sluice → "
+      f"smtp-sink over loopback, 4 KB messages (n=$n), $sessions sessions, no plugins; median of $repeat run(s).")
+print(f"Machine: $(machine); load average before/after: $load_before / $load_after.")
+print()
+print("| rate | signing off | RSA-2048 | Ed25519 | RSA / off | Ed25519 / off |")
+print("|---|---|---|---|---|---|")
+for i, what in ((0, "accepted"), (1, "delivered")):
+    off, rsa, ed = (median(v, i) for v in ("off", "rsa", "ed25519"))
+    fmt = lambda v: f"{v:.0f} msg/s" if v else "failed"
+    print(f"| {what} | {fmt(off)} | {fmt(rsa)} | {fmt(ed)} | {ratio(rsa, off)} | {ratio(ed, off)} |")
+print()
+print("Runs (accepted/delivered msg/s):")
+for variant in ("off", "rsa", "ed25519"):
+    print(f"- {variant}: " + ", ".join(f"{a}/{d}" for a, d in runs.get(variant, [])))
+PY

@@ -1,0 +1,186 @@
+//! DKIM signing of outgoing mail (`[[dkim_sign]]`, `sluice dkim keygen`): what the
+//! sink receives is verified by dkimpy, with the keys served by the loopback DNS server.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::dkimpy;
+use crate::support::dns::DnsServer;
+use crate::support::server::{BIN, base_config};
+use crate::support::sink::{Sink, SinkOptions};
+use crate::support::{Client, Sluice};
+
+/// Runs `sluice dkim keygen` into `dir/NAME.pem`; the records-file line it publishes.
+fn keygen(dir: &Path, domain: &str, selector: &str, algorithm: &str) -> String {
+    let out_path = dir.join(format!("{domain}.pem"));
+    let out = Command::new(BIN)
+        .args(["dkim", "keygen", "--domain", domain, "--selector", selector, "--algorithm", algorithm, "--out"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+    let record = String::from_utf8(out.stdout).unwrap();
+    let prefix = format!("{selector}._domainkey.{domain} IN TXT \"v=DKIM1; k={algorithm}; p=");
+    assert!(record.starts_with(&prefix), "{record}");
+    let mode = std::fs::metadata(&out_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "key file mode");
+    // The printed strings, joined, as the records file writes a TXT value.
+    let value: String = record.trim_end().split('"').skip(1).step_by(2).collect();
+    format!("{selector}._domainkey.{domain} TXT {value}\n")
+}
+
+fn dkim_sign(domain: &str, selector: &str) -> String {
+    format!("[[dkim_sign]]\ndomain = \"{domain}\"\nselector = \"{selector}\"\nkey = \"{domain}.pem\"\n")
+}
+
+/// A server signing for example.org (RSA) and ed.example.org (Ed25519), relaying to a
+/// sink, with `extra` config; and the DNS server publishing both keys.
+fn signing_server(extra: &str) -> (Sluice, Sink, DnsServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = keygen(dir.path(), "example.org", "s2026", "rsa");
+    records.push_str(&keygen(dir.path(), "ed.example.org", "ed1", "ed25519"));
+    let dns = DnsServer::start(&records);
+    let sink = Sink::start(SinkOptions::default());
+    let config = base_config(&format!(
+        "{}{}{}{extra}",
+        sink.route("all", "\"*\"", "none"),
+        dkim_sign("example.org", "s2026"),
+        dkim_sign("ed.example.org", "ed1")
+    ));
+    (Sluice::start_in(dir, &config), sink, dns)
+}
+
+fn message(from: &str, subject: &str) -> String {
+    format!(
+        "From: Alice <{from}>\r\nTo: bob@example.com\r\nSubject: {subject}\r\nDate: Thu, 03 Dec 2026 17:00:00 +0000\r\n\
+         Message-ID: <{subject}@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n\
+         Hello,   Bob.  \r\n\r\n.leading dot and trailing blanks\r\n\r\n\r\n"
+    )
+}
+
+/// Sends one message per sender and returns what the sink received, in order.
+fn relay(sluice: &Sluice, sink: &Sink, froms: &[&str]) -> Vec<Vec<u8>> {
+    for (n, from) in froms.iter().enumerate() {
+        let (mut c, _) = Client::connect(sluice.addr);
+        let reply = c.send_mail(from, &["bob@example.com"], &message(from, &format!("m{n}")));
+        assert_eq!(reply.code, 250, "{reply:?}\n{}", sluice.logs());
+    }
+    let mut got = sink.wait_for(froms.len(), Duration::from_secs(20));
+    assert_eq!(got.len(), froms.len(), "{}", sluice.logs());
+    got.sort_by_key(|t| String::from_utf8_lossy(&t.content).split("Subject: m").nth(1).map(|s| s[..1].to_string()));
+    got.into_iter().map(|t| t.content).collect()
+}
+
+fn signatures(content: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(content);
+    let header = text.split("\r\n\r\n").next().unwrap_or_default();
+    header.lines().filter(|l| l.to_ascii_lowercase().starts_with("dkim-signature:")).count()
+}
+
+#[test]
+fn relayed_mail_is_signed_and_dkimpy_verifies_rsa_and_ed25519() {
+    let (sluice, sink, dns) = signing_server("");
+    let got = relay(&sluice, &sink, &["alice@example.org", "carol@ed.example.org", "dave@unsigned.example"]);
+    let rsa = &got[0];
+    let text = String::from_utf8_lossy(rsa);
+    assert!(
+        text.starts_with("DKIM-Signature: v=1; a=rsa-sha256; s=s2026; d=example.org; c=relaxed/relaxed;"),
+        "{text}"
+    );
+    assert_eq!(dkimpy::verify(rsa, dns.addr), ["pass example.org"], "{text}");
+    let ed = &got[1];
+    assert!(String::from_utf8_lossy(ed).contains("a=ed25519-sha256; s=ed1; d=ed.example.org;"));
+    assert_eq!(dkimpy::verify(ed, dns.addr), ["pass ed.example.org"]);
+    assert_eq!(signatures(&got[2]), 0, "a From domain without a key is not signed");
+
+    // The check can fail: a changed body or signed header does not verify.
+    let tampered = text.replace("Hello,   Bob.", "Hello, Mallory.");
+    assert_eq!(dkimpy::verify(tampered.as_bytes(), dns.addr), ["fail example.org"]);
+    let tampered = text.replace("Subject: m0", "Subject: urgent");
+    assert_eq!(dkimpy::verify(tampered.as_bytes(), dns.addr), ["fail example.org"]);
+}
+
+#[test]
+fn mail_from_outside_the_relay_networks_is_not_signed() {
+    let (sluice, sink, _dns) = signing_server("[relay]\nnetworks = [\"10.0.0.0/8\"]\ndomains = [\"example.com\"]\n");
+    let got = relay(&sluice, &sink, &["alice@example.org"]);
+    assert_eq!(signatures(&got[0]), 0, "{}", String::from_utf8_lossy(&got[0]));
+}
+
+#[test]
+fn the_signature_covers_what_plugins_rewrote() {
+    let plugin = crate::support::plugins::testing(
+        "subject",
+        "",
+        "stage = \"data\"\naction = \"set-header\"\nvalue = \"Subject: m0 [rewritten]\"",
+    );
+    let (sluice, sink, dns) = signing_server(&plugin);
+    let got = relay(&sluice, &sink, &["alice@example.org"]);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Subject: m0 [rewritten]\r\n"), "{text}");
+    assert_eq!(dkimpy::verify(&got[0], dns.addr), ["pass example.org"], "{text}");
+    let original = text.replace("Subject: m0 [rewritten]", "Subject: m0");
+    assert_eq!(dkimpy::verify(original.as_bytes(), dns.addr), ["fail example.org"]);
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_and_check_config_points_at_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "example.org", "s1", "ed25519");
+    let key = dir.path().join("example.org.pem");
+    let before = std::fs::read(&key).unwrap();
+    let out = Command::new(BIN)
+        .args(["dkim", "keygen", "--domain", "example.org", "--selector", "s2", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    std::fs::write(dir.path().join("garbage.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        .unwrap();
+    let config = dir.path().join("sluice.toml");
+    let check = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(BIN).arg("check-config").arg(&config).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).replace(config.to_str().unwrap(), "FILE");
+        (out.status.success(), stderr)
+    };
+    let entry = |key: &str| format!("[[dkim_sign]]\ndomain = \"example.org\"\nselector = \"s1\"\nkey = \"{key}\"\n");
+    assert_eq!(check(base_config(&entry("example.org.pem"))), (true, String::new()));
+    let (ok, stderr) = check(base_config(&entry("missing.pem")));
+    assert!(!ok);
+    assert!(stderr.starts_with("FILE:14:7: cannot read DKIM key "), "{stderr}");
+    let (ok, stderr) = check(base_config(&entry("garbage.pem")));
+    assert!(!ok);
+    assert!(stderr.starts_with("FILE:14:7: DKIM key "), "{stderr}");
+}
+
+#[test]
+fn keys_reload_and_a_bad_key_keeps_the_running_ones() {
+    let (sluice, sink, dns) = signing_server("");
+    let config = sluice.config_path.clone();
+    let reload = || sluice.cli(&["reload", "--config", config.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    // A key that does not load: the reload fails and the old keys still sign.
+    std::fs::write(&config, text.replace("key = \"ed.example.org.pem\"", "key = \"missing.pem\"")).unwrap();
+    let (code, _, stderr) = reload();
+    assert_ne!(code, 0);
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+    let got = relay(&sluice, &sink, &["carol@ed.example.org"]);
+    assert_eq!(dkimpy::verify(&got[0], dns.addr), ["pass ed.example.org"]);
+    // Without its table, ed.example.org is no longer signed.
+    let without = text.replace(&dkim_sign("ed.example.org", "ed1"), "");
+    std::fs::write(&config, without).unwrap();
+    let (code, _, stderr) = reload();
+    assert_eq!(code, 0, "{stderr}");
+    let (mut c, _) = Client::connect(sluice.addr);
+    assert_eq!(c.send_mail("carol@ed.example.org", &["bob@example.com"], &message("c@ed.example.org", "m1")).code, 250);
+    let got = sink.wait_for(2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{}", sluice.logs());
+    let last = got.iter().find(|t| String::from_utf8_lossy(&t.content).contains("Subject: m1")).unwrap();
+    assert_eq!(signatures(&last.content), 0, "{}", String::from_utf8_lossy(&last.content));
+}
