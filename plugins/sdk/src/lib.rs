@@ -44,12 +44,13 @@
 //! Try it without a server: `sluice plugin test NAME.wasm --message some.eml --from
 //! a@example.org --rcpt b@example.com`.
 //!
-//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`]) each need a grant in the
+//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`], [`http`]) each need a grant in the
 //! plugin's config entry; a plugin that uses one it is not granted is refused at load.
 //! On a non-wasm target (for `cargo test` of a plugin's own logic) calling them panics,
 //! so keep the logic you test apart from the calls: it takes `&mut impl dns::Dns` or
-//! `&mut impl kv::Kv` ([`dns::HostDns`], [`kv::HostKv`] in the plugin), and its tests
-//! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`.
+//! `&mut impl kv::Kv` or `&mut impl http::Http` ([`dns::HostDns`], [`kv::HostKv`],
+//! `http::HostHttp` with the feature `http` in the plugin), and its tests use `testing`
+//! (feature `testing`): config values, `FakeDns`, `MemoryKv`, `FakeHttp`.
 
 pub mod bindings {
     //! The raw bindings generated from `wit/v0.2.0/plugin.wit` (`sluice:plugin@0.2.0`).
@@ -64,6 +65,7 @@ pub mod bindings {
 
 pub mod config;
 pub mod dns;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod outcome;
