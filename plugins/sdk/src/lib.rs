@@ -124,6 +124,15 @@ pub trait Plugin {
     }
 }
 
+/// Fails this call: logs `why` (grant: `log`) and traps, so the server counts a plugin
+/// failure (`trap`) and the plugin's `on_error` decides the reply. For a peer that is
+/// down or answers nonsense, where neither letting the mail through nor refusing it is
+/// the plugin's call to make.
+pub fn fail(why: &str) -> ! {
+    log::error(why);
+    panic!("{why}")
+}
+
 impl PluginInfo {
     /// Not reused: each SMTP session gets a fresh instance.
     pub fn new(name: &str, version: &str, stages: &[Stage]) -> PluginInfo {

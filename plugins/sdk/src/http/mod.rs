@@ -33,7 +33,10 @@ pub enum Body<'a> {
     Bytes(Vec<u8>),
     /// `length` bytes in all, handed over chunk by chunk (sent as they come, never
     /// held whole); the request carries `Content-Length: length`.
-    Stream { length: u64, chunks: Box<dyn Iterator<Item = Vec<u8>> + 'a> },
+    Stream {
+        length: u64,
+        chunks: Box<dyn Iterator<Item = Vec<u8>> + 'a>,
+    },
 }
 
 impl Body<'_> {
