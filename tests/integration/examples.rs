@@ -30,9 +30,16 @@ fn installed(example: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(etc.join("tls/privkey.pem"), &pki.key_pem).unwrap();
     std::fs::write(etc.join("smarthost.secret"), "correct horse battery staple\n").unwrap();
     std::fs::copy(examples_dir().join("recipients.txt"), etc.join("recipients.txt")).unwrap();
-    for plugin in
-        ["rate_limit", "dnsbl", "helo_checks", "greylist", "address_rewrite", "attachment_guard", "spam_score"]
-    {
+    for plugin in [
+        "rate_limit",
+        "dnsbl",
+        "helo_checks",
+        "greylist",
+        "address_rewrite",
+        "attachment_guard",
+        "spam_score",
+        "rspamd",
+    ] {
         std::os::unix::fs::symlink(wasm(plugin), etc.join(format!("plugins/{plugin}.wasm"))).unwrap();
     }
     std::os::unix::fs::symlink(external_tagger_js(), etc.join("plugins/external-tagger.wasm")).unwrap();
