@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -27,15 +27,24 @@ impl Http for HostHttp {
         let options = request.timeout.map(options);
         // Sent first, written after: the host streams the body as it is written.
         let future = outgoing_handler::handle(outgoing, options).map_err(from_code)?;
-        write_body(&body, request.body)?;
+        if let Err(write) = write_body(&body, request.body) {
+            // A body dropped unfinished aborts the request; the response says why
+            // (a refused connection, say) better than the broken stream does.
+            drop(body);
+            return Err(wait(&future).err().unwrap_or(write));
+        }
         OutgoingBody::finish(body, None).map_err(from_code)?;
-        future.subscribe().block();
-        let response = match future.get() {
-            Some(Ok(Ok(response))) => response,
-            Some(Ok(Err(code))) => return Err(from_code(code)),
-            Some(Err(())) | None => return Err(failed("no response")),
-        };
+        let response = wait(&future)?;
         read_response(&response, request.max_response)
+    }
+}
+
+fn wait(future: &FutureIncomingResponse) -> Result<IncomingResponse, HttpError> {
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(from_code(code)),
+        Some(Err(())) | None => Err(failed("no response")),
     }
 }
 
