@@ -80,7 +80,7 @@ fn send(sluice: &Sluice, subject: &str) -> crate::support::client::Reply {
 fn failures(sluice: &Sluice) -> f64 {
     let address = sluice.logged_address("metrics listening").expect("metrics address");
     let (_, metrics) = http_get(address, "/metrics");
-    sample(&metrics, "sluice_plugin_failures_total", &["plugin=\"policy\""]).unwrap_or(0.0)
+    sample(&metrics, "sluice_plugin_failures_total", &["plugin=\"policy\"", "kind=\"trap\""]).unwrap_or(0.0)
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn send(sluice: &Sluice, content: &str) -> crate::support::client::Reply {
 fn failures(sluice: &Sluice) -> f64 {
     let address = sluice.logged_address("metrics listening").expect("metrics address");
     let (_, metrics) = http_get(address, "/metrics");
-    sample(&metrics, "sluice_plugin_failures_total", &["plugin=\"rspamd\""]).unwrap_or(0.0)
+    sample(&metrics, "sluice_plugin_failures_total", &["plugin=\"rspamd\"", "kind=\"trap\""]).unwrap_or(0.0)
 }
 
 #[test]
