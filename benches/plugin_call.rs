@@ -43,6 +43,7 @@ fn host(runtime: &tokio::runtime::Runtime) -> Arc<PluginHost> {
         kv_max_keys: None,
         kv_max_bytes: None,
         dns_lookups: None,
+        http: None,
     };
     let cache = std::env::temp_dir().join("sluice-bench-plugin-cache");
     runtime.block_on(async {

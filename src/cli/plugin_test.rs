@@ -12,7 +12,8 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::config::{
-    AllowedHop, ByteSize, DnsConfig, Grant, LimitsConfig, OnError, PluginConfig, PluginsConfig, TimeSpan, TlsMode,
+    AllowedHop, ByteSize, DnsConfig, Grant, HttpConfig, HttpOrigin, LimitsConfig, OnError, PluginConfig, PluginsConfig,
+    TimeSpan, TlsMode,
 };
 use crate::dns::{SharedResolver, Zone, ZoneResolver, shared_resolver};
 use crate::kv::KvStore;
@@ -51,6 +52,16 @@ pub struct TestArgs {
     /// Next hops the plugin may choose with the `route` grant (its `next_hops`).
     #[arg(long, value_name = "HOST[:PORT]", num_args = 1..)]
     pub next_hop: Vec<String>,
+    /// Origins the plugin may send HTTP requests to with the `http` grant (its
+    /// `http.allow`, e.g. `http://127.0.0.1:11333`); none: every request is refused.
+    #[arg(long, value_name = "URL", num_args = 1..)]
+    pub http_allow: Vec<HttpOrigin>,
+    /// Its `http.timeout`.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub http_timeout: TimeSpan,
+    /// Its `http.max_response`.
+    #[arg(long, value_name = "SIZE", default_value = "1MB")]
+    pub http_max_response: ByteSize,
     /// Its kv quota in keys (default: the server's, `[plugins] kv_max_keys`).
     #[arg(long, value_name = "N")]
     pub kv_max_keys: Option<u64>,
@@ -200,6 +211,14 @@ fn plugin_config(args: &TestArgs) -> anyhow::Result<PluginConfig> {
         kv_max_keys: args.kv_max_keys,
         kv_max_bytes: args.kv_max_bytes,
         dns_lookups: args.dns_lookups,
+        http: Some(Spanned::new(
+            0..0,
+            HttpConfig {
+                allow: args.http_allow.clone(),
+                timeout: args.http_timeout,
+                max_response: args.http_max_response,
+            },
+        )),
     })
 }
 
@@ -233,7 +252,8 @@ fn resolver(args: &TestArgs) -> anyhow::Result<SharedResolver> {
 async fn test(args: &TestArgs) -> anyhow::Result<Report> {
     let config = plugin_config(args)?;
     let scratch = tempfile_dir()?;
-    let resolver = if config.granted().contains(&Grant::Dns) { Some(resolver(args)?) } else { None };
+    let resolves = config.granted().iter().any(|g| matches!(g, Grant::Dns | Grant::Http));
+    let resolver = if resolves { Some(resolver(args)?) } else { None };
     let mut host =
         PluginHost::start(4, std::slice::from_ref(&config), Services { resolver, kv: Arc::new(KvStore::memory()) })?;
     let cache = args.cache_dir.clone().unwrap_or_else(|| scratch.join("cache"));

@@ -107,6 +107,7 @@ impl Config {
                 return Err(origin
                     .error_at(&plugin.name, format!("plugin {name:?} lists next_hops but is not granted \"route\"")));
             }
+            super::plugin_http::validate(plugin, origin)?;
         }
         if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
             return Err(ConfigError::without_position(&origin.file, "[kv] backend = \"redis\" needs a url"));

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::plugin_http::HttpConfig;
 use super::plugin_limits::{AllowedHop, DEFAULT_DNS_LOOKUPS, DEFAULT_KV_BYTES, DEFAULT_KV_KEYS, Quotas};
 use super::units::{ByteSize, TimeSpan};
 
@@ -55,6 +56,9 @@ pub struct PluginConfig {
     /// Overrides `[plugins] dns_lookups`.
     #[serde(default)]
     pub dns_lookups: Option<u32>,
+    /// The origins it may send HTTP requests to (with the `http` grant), and limits.
+    #[serde(default)]
+    pub http: Option<Spanned<HttpConfig>>,
 }
 
 fn no_grants() -> Spanned<Vec<Spanned<String>>> {
@@ -178,7 +182,11 @@ impl PluginConfig {
     /// What it may do, in one line (grants as written, next hops, quotas).
     pub fn permissions(&self, defaults: &PluginsConfig) -> String {
         let grants: Vec<&str> = self.grants.get_ref().iter().map(|g| g.get_ref().as_str()).collect();
-        super::plugin_limits::permissions(&grants, &self.next_hops, self.quotas(defaults))
+        let permissions = super::plugin_limits::permissions(&grants, &self.next_hops, self.quotas(defaults));
+        match &self.http {
+            Some(http) => format!("{permissions}; {}", http.get_ref()),
+            None => permissions,
+        }
     }
 
     /// Its quotas: its own overrides, else the `[plugins]` defaults.

@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::config::Config;
-use crate::plugin::{PLUGIN_QUOTAS, PluginHost, Stage};
+use crate::config::{Config, Grant};
+use crate::plugin::{HTTP_RESULTS, PLUGIN_QUOTAS, PluginHost, Stage};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -52,6 +52,10 @@ fn describe() {
     describe_counter!(
         "sluice_plugin_quota_hits_total",
         "Requests refused by a plugin's quota, by plugin and quota (kv, dns)"
+    );
+    describe_counter!(
+        "sluice_plugin_http_requests_total",
+        "HTTP requests of plugins granted http, by plugin and result (ok, denied, timeout, too_large, error)"
     );
     describe_gauge!("sluice_plugin_memory_bytes", "Largest linear memory a plugin instance grew to");
     describe_gauge!("sluice_plugin_idle_instances", "Instances waiting for their next session (reuse_instances)");
@@ -101,6 +105,12 @@ pub fn register_series(config: &Config, plugins: &PluginHost) {
         let name = plugin.shared.name.clone();
         for kind in PLUGIN_FAILURES {
             counter!("sluice_plugin_failures_total", "plugin" => name.clone(), "kind" => kind).increment(0);
+        }
+        if plugin.shared.grants.contains(&Grant::Http) {
+            for result in HTTP_RESULTS {
+                counter!("sluice_plugin_http_requests_total", "plugin" => name.clone(), "result" => result)
+                    .increment(0);
+            }
         }
         for quota in PLUGIN_QUOTAS {
             counter!("sluice_plugin_quota_hits_total", "plugin" => name.clone(), "quota" => quota).increment(0);

@@ -3,10 +3,11 @@
 //! lookup and no connection), it gets that entry's TLS policy, and a name may only
 //! resolve to public addresses unless the address itself is listed.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::outcome::Problem;
 use crate::config::{AllowedHop, Config, Grant, Host, allowed_hop};
+pub use crate::dns::is_public;
 use crate::wire::Status;
 
 /// The entry allowing `text`, in any plugin granted `route`.
@@ -16,37 +17,6 @@ pub fn entry_for<'a>(config: &'a Config, text: &str) -> Option<&'a AllowedHop> {
         .iter()
         .filter(|plugin| plugin.granted().contains(&Grant::Route))
         .find_map(|plugin| allowed_hop(&plugin.next_hops, text))
-}
-
-/// Loopback, private, link-local, shared (CGNAT), unspecified, multicast,
-/// documentation and unique-local addresses: the inside of the network.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
-                    || first == 0x2001 && v6.segments()[1] == 0x0db8)
-            }
-        },
-    }
 }
 
 /// Whether a plugin-chosen hop may connect to `addr`: a public address, or one some

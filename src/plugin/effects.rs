@@ -102,6 +102,7 @@ mod tests {
                 .collect(),
             quotas: Quotas { kv_keys: 0, kv_bytes: 0, dns_lookups: 0 },
             quota_hits: Default::default(),
+            http: None,
         }
     }
 

@@ -42,7 +42,8 @@ impl PluginHost {
             return Ok(PluginHost::empty());
         }
         let origin = &config.origin;
-        let wants_dns = config.plugin.iter().any(|p| p.granted().contains(&Grant::Dns));
+        // HTTP requests resolve names through the same resolver.
+        let wants_dns = config.plugin.iter().any(|p| p.granted().iter().any(|g| matches!(g, Grant::Dns | Grant::Http)));
         let resolver = wants_dns.then_some(resolver);
         let cache_dir = config.plugins.cache_dir.clone().unwrap_or_else(|| config.queue.path.join("plugin-cache"));
         let mut host = PluginHost::start(config.plugins.max_instances, &config.plugin, Services { resolver, kv })

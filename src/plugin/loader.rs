@@ -99,6 +99,9 @@ const WASI_ALLOWED: &[&str] = &[
     "wasi:random/insecure-seed",
 ];
 
+/// The one WASI interface a grant unlocks (`http`), with the types it needs.
+const WASI_HTTP: &[&str] = &["wasi:http/outgoing-handler", "wasi:http/types"];
+
 /// Checks one import of a component whose hooks are of `line`; `Err` says why it is
 /// refused.
 fn check_import(name: &str, line: Line, grants: &[Grant]) -> Result<(), (ErrorSite, String)> {
@@ -120,6 +123,12 @@ fn check_import(name: &str, line: Line, grants: &[Grant]) -> Result<(), (ErrorSi
     }
     if WASI_ALLOWED.contains(&interface) && version.starts_with("0.2.") {
         return Ok(());
+    }
+    if WASI_HTTP.contains(&interface) && version.starts_with("0.2.") {
+        if grants.contains(&Grant::Http) {
+            return Ok(());
+        }
+        return Err((ErrorSite::Grants, format!("imports {name} but is not granted \"http\"")));
     }
     Err((
         ErrorSite::Path,
@@ -173,6 +182,7 @@ pub async fn load(ctx: &LoadContext<'_>, config: &PluginConfig) -> Result<Loaded
         next_hops: config.next_hops.clone(),
         quotas: ctx.quotas,
         quota_hits: Default::default(),
+        http: config.http.as_ref().map(|http| Arc::new(http.get_ref().clone())),
     });
     let mut instance = Instance::new(ctx.engine, &pre, &shared, ctx.services, ctx.slots)
         .await
@@ -241,7 +251,14 @@ mod tests {
         assert!(check("wasi:filesystem/types@0.2.0", &[]).is_err());
         assert!(check("wasi:filesystem/preopens@0.2.0", &[]).is_err());
         assert!(check("wasi:sockets/tcp@0.2.0", &[]).is_err());
-        assert!(check("wasi:http/outgoing-handler@0.2.0", &[]).is_err());
+        let (at, why) = check("wasi:http/outgoing-handler@0.2.0", &[]).unwrap_err();
+        assert_eq!(at, ErrorSite::Grants);
+        assert!(why.contains("not granted \"http\""), "{why}");
+        assert!(check("wasi:http/outgoing-handler@0.2.6", &[Grant::Http]).is_ok());
+        assert!(check("wasi:http/types@0.2.0", &[Grant::Http]).is_ok());
+        assert!(check("wasi:http/incoming-handler@0.2.0", &[Grant::Http]).is_err(), "no serving");
+        assert!(check("wasi:http/outgoing-handler@0.3.0", &[Grant::Http]).is_err());
+        assert!(check("wasi:sockets/tcp@0.2.0", &[Grant::Http]).is_err());
         assert!(check("evil:host/exec", &[]).is_err());
     }
 

@@ -10,6 +10,7 @@ mod effects;
 mod engine;
 mod hooks;
 mod host;
+mod http;
 mod idle;
 mod imports;
 mod instance;
@@ -25,6 +26,7 @@ mod version;
 
 pub use chain::{Annotation, CallRecord, DataChanges, Decision, Notes, PluginSession, TxnView};
 pub use host::PluginHost;
+pub use http::RESULTS as HTTP_RESULTS;
 pub use instance::Failure;
 pub use loader::{LoadError, LoadedPlugin};
 pub use quota_hits::QUOTAS as PLUGIN_QUOTAS;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::quota_hits::QuotaHits;
-use crate::config::{AllowedHop, Grant, OnError, Quotas};
+use crate::config::{AllowedHop, Grant, HttpConfig, OnError, Quotas};
 use crate::dns::SharedResolver;
 use crate::kv::KvStore;
 
@@ -28,6 +28,8 @@ pub struct PluginShared {
     pub next_hops: Vec<AllowedHop>,
     pub quotas: Quotas,
     pub quota_hits: QuotaHits,
+    /// Where it may send HTTP requests (`http` grant).
+    pub http: Option<Arc<HttpConfig>>,
 }
 
 /// Host services shared by all plugins.

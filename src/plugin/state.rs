@@ -7,7 +7,9 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
+use super::imports::HttpHooks;
 use super::quota_hits::DnsBudget;
 use super::shared::{PluginShared, Services};
 use crate::config::Grant;
@@ -25,6 +27,8 @@ pub struct PluginState {
     pub deadline: tokio::time::Instant,
     /// DNS lookups left for the current call.
     pub dns_budget: DnsBudget,
+    pub http_ctx: WasiHttpCtx,
+    pub http_hooks: HttpHooks,
 }
 
 impl PluginState {
@@ -38,6 +42,7 @@ impl PluginState {
         let limits = Limits::new(plugin.memory_limit);
         let deadline = tokio::time::Instant::now() + plugin.wall_time;
         let dns_budget = DnsBudget::new(plugin.quotas.dns_lookups);
+        let http_hooks = HttpHooks::new(Arc::clone(&plugin), services.resolver.clone());
         PluginState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -47,7 +52,18 @@ impl PluginState {
             ticks_left: 0,
             deadline,
             dns_budget,
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks,
         }
+    }
+}
+
+impl PluginState {
+    /// Until when a host call may wait (a DNS lookup, an HTTP request): the call's
+    /// deadline, less a margin for the plugin to act on the timeout.
+    pub fn host_call_deadline(&self) -> tokio::time::Instant {
+        let margin = (self.plugin.wall_time / 10).min(std::time::Duration::from_millis(500));
+        self.deadline.checked_sub(margin).unwrap_or(self.deadline)
     }
 }
 

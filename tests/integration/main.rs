@@ -14,6 +14,7 @@ mod crash_loop;
 mod delivery;
 mod disk_faults;
 mod examples;
+mod http_grant;
 mod http_policy;
 mod lazyfs;
 mod limits;

@@ -384,7 +384,7 @@ fn reused_instances_serve_later_sessions_and_fresh_ones_do_not() {
     assert_eq!(calls("reuse_instances = true"), ["1", "2", "3"]);
 }
 
-fn check_config(text: &str) -> (i32, String) {
+pub(crate) fn check_config(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.toml");
     std::fs::write(&path, text).unwrap();
@@ -393,7 +393,7 @@ fn check_config(text: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), stderr)
 }
 
-fn plugin_entry(name: &str, path: &str, grants: &str) -> String {
+pub(crate) fn plugin_entry(name: &str, path: &str, grants: &str) -> String {
     crate::support::server::base_config(&format!(
         "[[plugin]]\nname = \"{name}\"\npath = \"{path}\"\ngrants = {grants}\n"
     ))

@@ -27,13 +27,6 @@ impl PluginState {
         self.services.resolver.clone().ok_or_else(|| Error::Failed("no resolver".into()))
     }
 
-    /// Until when a lookup may wait: the call's deadline, less a margin for the
-    /// plugin to act on the timeout.
-    fn lookup_deadline(&self) -> tokio::time::Instant {
-        let margin = (self.plugin.wall_time / 10).min(std::time::Duration::from_millis(500));
-        self.deadline.checked_sub(margin).unwrap_or(self.deadline)
-    }
-
     async fn records(&mut self, name: String, kind: RecordKind) -> Result<Vec<Record>, Error> {
         let resolver = self.resolver(&name)?;
         if !self.dns_budget.take() {
@@ -41,7 +34,7 @@ impl PluginState {
             self.plugin.quota_hits.hit(&self.plugin.name, "dns", &why);
             return Err(Error::Failed(why));
         }
-        let lookup = tokio::time::timeout_at(self.lookup_deadline(), resolver.lookup(&name, kind))
+        let lookup = tokio::time::timeout_at(self.host_call_deadline(), resolver.lookup(&name, kind))
             .await
             .map_err(|_| Error::Timeout)?;
         lookup.map_err(classify)

@@ -2,6 +2,7 @@
 
 mod config;
 mod dns;
+mod http;
 mod kv;
 mod log;
 mod message;
@@ -11,6 +12,8 @@ use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+
+pub use http::HttpHooks;
 
 use super::bindings;
 use super::bindings::sluice::plugin::types;
@@ -25,8 +28,9 @@ impl HasData for Io {
 }
 
 /// A linker with the `sluice:plugin` host interfaces of every version served and the WASI subset a standard
-/// library needs (io, cli, clocks, random). Filesystem and sockets are deliberately
-/// absent, so a plugin that imports them cannot even be instantiated.
+/// library needs (io, cli, clocks, random), and `wasi:http` (for plugins granted
+/// `http`). Filesystem and sockets are deliberately absent, so a plugin that imports
+/// them cannot even be instantiated.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, random};
     use wasmtime_wasi_io::bindings::wasi::io;
@@ -51,6 +55,8 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>
     cli::terminal_stdin::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::terminal_stdout::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
     cli::terminal_stderr::add_to_linker::<PluginState, WasiCli>(l, PluginState::cli)?;
+    // Linked for every plugin; the loader refuses the import without the `http` grant.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     bindings::v0_1::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(l, |s| s)?;
     bindings::v0_2::Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(l, |s| s)?;
     Ok(linker)

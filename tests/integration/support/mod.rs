@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod dns;
+pub mod http_listener;
 pub mod lazyfs;
 pub mod plugins;
 pub mod policy;
