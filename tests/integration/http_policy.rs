@@ -84,7 +84,6 @@ fn failures(sluice: &Sluice) -> f64 {
 }
 
 #[test]
-#[ignore = "needs the host side of wasi:http (branch http-host): until it is merged the loader refuses the import"]
 fn http_policy_applies_every_action_at_rcpt_and_data() {
     let service = PolicyServer::start(policy);
     let (sluice, sink) = start(&service, "tempfail");
@@ -132,7 +131,6 @@ fn http_policy_applies_every_action_at_rcpt_and_data() {
 }
 
 #[test]
-#[ignore = "needs the host side of wasi:http (branch http-host): until it is merged the loader refuses the import"]
 fn http_policy_malformed_answer_is_a_plugin_failure() {
     let service = PolicyServer::start(policy);
     let (sluice, _sink) = start(&service, "tempfail");
@@ -146,7 +144,6 @@ fn http_policy_malformed_answer_is_a_plugin_failure() {
 }
 
 #[test]
-#[ignore = "needs the host side of wasi:http (branch http-host): until it is merged the loader refuses the import"]
 fn http_policy_slow_answer_is_cut_at_the_timeout() {
     let service = PolicyServer::start(policy);
     let (sluice, _sink) = start(&service, "tempfail");

@@ -57,7 +57,6 @@ fn failures(sluice: &Sluice) -> f64 {
 }
 
 #[test]
-#[ignore = "needs the host side of wasi:http (branch http-host): until it is merged the loader refuses the import"]
 fn rspamd_rejects_gtube_marks_spam_and_when_stopped_stops_no_mail() {
     if !available() {
         eprintln!("SKIPPED rspamd: rspamd is not installed (scripts/test installs it)");
@@ -101,7 +100,6 @@ fn rspamd_rejects_gtube_marks_spam_and_when_stopped_stops_no_mail() {
 }
 
 #[test]
-#[ignore = "needs the host side of wasi:http (branch http-host): until it is merged the loader refuses the import"]
 fn rspamd_unreachable_from_the_start_lets_mail_through() {
     let (sluice, sink) = start(closed_port());
     let reply = send(&sluice, &message("Nobody scans this", "Hello."));
