@@ -39,6 +39,7 @@ fn installed(example: &str) -> (tempfile::TempDir, PathBuf) {
         "attachment_guard",
         "spam_score",
         "dmarc_policy",
+        "rspamd",
     ] {
         std::os::unix::fs::symlink(wasm(plugin), etc.join(format!("plugins/{plugin}.wasm"))).unwrap();
     }

@@ -44,12 +44,14 @@
 //! Try it without a server: `sluice plugin test NAME.wasm --message some.eml --from
 //! a@example.org --rcpt b@example.com`.
 //!
-//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`], [`auth`]) each need a grant in the
-//! plugin's config entry; a plugin that uses one it is not granted is refused at load.
-//! On a non-wasm target (for `cargo test` of a plugin's own logic) calling them panics,
-//! so keep the logic you test apart from the calls: it takes `&mut impl dns::Dns` or
-//! `&mut impl kv::Kv` ([`dns::HostDns`], [`kv::HostKv`] in the plugin), and its tests
-//! use `testing` (feature `testing`): config values, `FakeDns`, `MemoryKv`, `FakeAuth`.
+//! The host interfaces ([`log`], [`config`], [`dns`], [`kv`], [`auth`], [`http`]) each need a
+//! grant in the plugin's config entry; a plugin that uses one it is not granted is refused
+//! at load. On a non-wasm target (for `cargo test` of a plugin's own logic) calling them
+//! panics, so keep the logic you test apart from the calls: it takes `&mut impl dns::Dns`,
+//! `&mut impl kv::Kv`, `&mut impl auth::Auth` or `&mut impl http::Http` ([`dns::HostDns`],
+//! [`kv::HostKv`], [`auth::HostAuth`], `http::HostHttp` with the feature `http` in the
+//! plugin), and its tests use `testing` (feature `testing`): config values, `FakeDns`,
+//! `MemoryKv`, `FakeAuth`, `FakeHttp`.
 
 pub mod bindings {
     //! The raw bindings generated from `wit/v0.2.0/plugin.wit` (`sluice:plugin@0.2.0`).
@@ -65,6 +67,7 @@ pub mod bindings {
 pub mod auth;
 pub mod config;
 pub mod dns;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod outcome;
@@ -121,6 +124,15 @@ pub trait Plugin {
     fn data(_session: &Session, _transaction: &Transaction, _message: &Message) -> DataResult {
         Outcome::proceed().into()
     }
+}
+
+/// Fails this call: logs `why` (grant: `log`) and traps, so the server counts a plugin
+/// failure (`trap`) and the plugin's `on_error` decides the reply. For a peer that is
+/// down or answers nonsense, where neither letting the mail through nor refusing it is
+/// the plugin's call to make.
+pub fn fail(why: &str) -> ! {
+    log::error(why);
+    panic!("{why}")
 }
 
 impl PluginInfo {

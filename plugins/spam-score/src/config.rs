@@ -215,7 +215,9 @@ fn parse_rule(rule: &Value) -> Result<Rule, String> {
         return Err("empty name".into());
     }
     let target = match (rule.str("header"), rule.bool("body")) {
-        (Some(header), None | Some(false)) if is_header_name(header) => Target::Header(header.to_string()),
+        (Some(header), None | Some(false)) if filter_util::header::is_name(header) => {
+            Target::Header(header.to_string())
+        }
         (None, Some(true)) => Target::Body,
         _ => return Err(format!("{name}: give either header = \"Name\" or body = true")),
     };
@@ -273,10 +275,6 @@ pub fn ascii_word_boundaries(pattern: &str) -> String {
         }
     }
     out
-}
-
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
 #[cfg(test)]
