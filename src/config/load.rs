@@ -109,7 +109,9 @@ impl Config {
             }
             validate_http(plugin, origin)?;
         }
-        self.plugins.penalty_box.validate(origin)?;
+        if let Some((span, why)) = self.plugins.penalty_box.problem() {
+            return Err(origin.error_at(&Spanned::new(span, ()), why));
+        }
         if self.kv.backend == KvBackend::Redis && self.kv.url.is_none() {
             return Err(ConfigError::without_position(&origin.file, "[kv] backend = \"redis\" needs a url"));
         }

@@ -4,7 +4,6 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::units::TimeSpan;
-use super::{ConfigError, ConfigOrigin};
 
 /// Failures a client address (or network) causes in a plugin raise its penalty; at
 /// `threshold` its calls to that plugin are not made for `cool_down`, and the plugin's
@@ -43,21 +42,22 @@ impl Default for PenaltyBoxConfig {
 }
 
 impl PenaltyBoxConfig {
-    pub(super) fn validate(&self, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+    /// The first value out of range, with its span, for the loader to report.
+    pub(super) fn problem(&self) -> Option<(std::ops::Range<usize>, String)> {
         let at_least_one = [("threshold", &self.threshold), ("forgive_after", &self.forgive_after)];
         for (key, value) in at_least_one {
             if *value.get_ref() == 0 {
-                return Err(origin.error_at(value, format!("[plugins.penalty_box] {key} must be at least 1")));
+                return Some((value.span(), format!("[plugins.penalty_box] {key} must be at least 1")));
             }
         }
         if *self.max_clients.get_ref() == 0 {
-            return Err(origin.error_at(&self.max_clients, "[plugins.penalty_box] max_clients must be at least 1"));
+            return Some((self.max_clients.span(), "[plugins.penalty_box] max_clients must be at least 1".into()));
         }
         for (key, value, max) in [("ipv4_prefix", &self.ipv4_prefix, 32), ("ipv6_prefix", &self.ipv6_prefix, 128)] {
             if *value.get_ref() > max {
-                return Err(origin.error_at(value, format!("[plugins.penalty_box] {key} must be 0 to {max}")));
+                return Some((value.span(), format!("[plugins.penalty_box] {key} must be 0 to {max}")));
             }
         }
-        Ok(())
+        None
     }
 }
