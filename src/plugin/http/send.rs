@@ -158,6 +158,20 @@ fn content_length<B>(response: &http::Response<B>) -> Option<u64> {
     response.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!(%error, "reading the system's trust store for plugins' HTTPS");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::warn!("no certificate in the system's trust store: plugins' HTTPS uses Mozilla's roots");
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
+}
+
 /// The name the certificate must match: the listed host (an address for an IP entry).
 fn server_name(origin: &HttpOrigin) -> Result<ServerName<'static>, Error> {
     match &origin.host {
@@ -166,12 +180,14 @@ fn server_name(origin: &HttpOrigin) -> Result<ServerName<'static>, Error> {
     }
 }
 
-/// Mozilla's root store (webpki-roots, as outbound delivery's `verify` uses), built once.
+/// The system's trust store, so a policy service behind the site's own CA is trusted the
+/// way the rest of the machine trusts it (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured);
+/// Mozilla's roots (webpki-roots) when the system has none. Built once.
 fn tls_connector() -> Result<TlsConnector, Error> {
     static CONFIG: OnceLock<Option<Arc<ClientConfig>>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let roots = system_roots();
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .ok()?
