@@ -167,32 +167,56 @@ fn http_without_the_grant_is_refused_at_load_and_in_the_config() {
     assert_eq!(code, 0, "{stderr}");
 }
 
-#[test]
-fn the_offline_runner_holds_requests_to_http_allow() {
-    let service = HttpListener::start(Reply::Body("hello"));
+/// Runs the probe through the offline runner against `url` with `--http-allow allow`
+/// and these environment variables; the headers it added.
+fn offline_probe(url: &str, allow: &[&str], env: &[(&str, &std::path::Path)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let eml = dir.path().join("m.eml");
     std::fs::write(&eml, "Subject: hi\n\nBody.\n").unwrap();
     let cfg = dir.path().join("probe.toml");
-    std::fs::write(&cfg, format!("url = \"{}/\"\n", service.origin())).unwrap();
-    let run = |allow: &[&str]| {
-        let mut cmd = std::process::Command::new(crate::support::server::BIN);
-        cmd.args(["plugin", "test"]).arg(wasm("http_probe")).arg("--message").arg(&eml);
-        cmd.args(["--from", "a@example.org", "--rcpt", "b@example.com", "--json", "--plugin-config"]).arg(&cfg);
-        if !allow.is_empty() {
-            cmd.arg("--http-allow").args(allow);
-        }
-        let out = cmd.output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let report: serde_json::Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
-        report["headers_added"].to_string()
-    };
-    let denied = run(&[]);
+    std::fs::write(&cfg, format!("url = \"{url}\"\n")).unwrap();
+    let mut cmd = std::process::Command::new(crate::support::server::BIN);
+    cmd.args(["plugin", "test"]).arg(wasm("http_probe")).arg("--message").arg(&eml);
+    cmd.args(["--from", "a@example.org", "--rcpt", "b@example.com", "--json", "--plugin-config"]).arg(&cfg);
+    if !allow.is_empty() {
+        cmd.arg("--http-allow").args(allow);
+    }
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    report["headers_added"].to_string()
+}
+
+#[test]
+fn https_is_verified_against_the_systems_trust_store() {
+    let pki = crate::support::tls::make_pki(&["127.0.0.1"]);
+    let service = HttpListener::start_tls(Reply::Body("secure"), &pki);
+    let origin = format!("https://{}", service.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    // The test CA is in no store the machine has: the handshake fails, nothing is read.
+    let untrusted = offline_probe(&format!("{origin}/"), &[&origin], &[]);
+    assert!(untrusted.contains("X-Test-Http: error="), "{untrusted}");
+    assert!(!untrusted.contains("status=200"), "{untrusted}");
+    // The system store as OpenSSL-style tools see it (SSL_CERT_FILE) is the one used.
+    let trusted = offline_probe(&format!("{origin}/"), &[&origin], &[("SSL_CERT_FILE", &ca)]);
+    assert!(trusted.contains("X-Test-Http: status=200 bytes=6 body=secure"), "{trusted}");
+}
+
+#[test]
+fn the_offline_runner_holds_requests_to_http_allow() {
+    let service = HttpListener::start(Reply::Body("hello"));
+    let url = format!("{}/", service.origin());
+    let denied = offline_probe(&url, &[], &[]);
     assert!(denied.contains("X-Test-Http: error=HttpRequestDenied"), "{denied}");
     assert_eq!(service.accepted(), 0);
     let origin = service.origin();
-    let allowed = run(&[&origin]);
+    let allowed = offline_probe(&url, &[&origin], &[]);
     assert!(allowed.contains("X-Test-Http: status=200 bytes=5 body=hello"), "{allowed}");
     assert_eq!(service.accepted(), 1);
 }

@@ -2,10 +2,14 @@
 //! accepts: the tests of the `http` grant assert that refused requests reach none.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use tokio_rustls::rustls;
+
+use super::tls::TestPki;
 
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -28,6 +32,27 @@ pub struct HttpListener {
 
 impl HttpListener {
     pub fn start(reply: Reply) -> HttpListener {
+        HttpListener::serve(reply, None)
+    }
+
+    /// The same over TLS, with the certificate and key of `pki` (`https://`).
+    pub fn start_tls(reply: Reply, pki: &TestPki) -> HttpListener {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes()).map(|c| c.unwrap()).collect();
+        let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        HttpListener::serve(reply, Some(Arc::new(config)))
+    }
+
+    fn serve(reply: Reply, tls: Option<Arc<rustls::ServerConfig>>) -> HttpListener {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind HTTP listener");
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -36,7 +61,17 @@ impl HttpListener {
             for stream in listener.incoming().flatten() {
                 counted.fetch_add(1, Ordering::SeqCst);
                 let reply = reply.clone();
-                std::thread::spawn(move || answer(stream, &reply));
+                let tls = tls.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    match tls {
+                        None => answer(stream, &reply),
+                        Some(config) => {
+                            let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+                            answer(rustls::StreamOwned::new(connection, stream), &reply)
+                        }
+                    }
+                });
             }
         });
         HttpListener { addr, accepted }
@@ -52,8 +87,7 @@ impl HttpListener {
     }
 }
 
-fn answer(mut stream: TcpStream, reply: &Reply) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+fn answer(mut stream: impl Read + Write, reply: &Reply) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
