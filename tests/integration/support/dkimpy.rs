@@ -42,17 +42,18 @@ pub fn rsa_key(dir: &Path, name: &str) -> Key {
 
 fn sign(args: &[&str], message: &[u8]) -> Vec<u8> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/support/dkimpy.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dkimpy");
+    let mut command = Command::new(python());
+    command.arg(script).args(args);
+    run(command, message, &format!("{args:?}"))
+}
+
+/// Runs dkimpy with `message` on its standard input; its standard output.
+fn run(mut command: Command, message: &[u8], what: &str) -> Vec<u8> {
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start dkimpy");
     child.stdin.take().expect("stdin").write_all(message).expect("write message");
     let out = child.wait_with_output().expect("dkimpy");
-    assert!(out.status.success(), "dkimpy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "dkimpy {what}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -106,17 +107,7 @@ for i in range(count):
     print(('pass ' if ok else 'fail ') + (d.domain or b'').decode())
 "
     );
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args([dns.ip().to_string(), dns.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start dkimpy");
-    child.stdin.take().expect("stdin").write_all(message).expect("write message");
-    let out = child.wait_with_output().expect("dkimpy");
-    assert!(out.status.success(), "dkimpy verify: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    let mut command = Command::new(python());
+    command.arg("-c").arg(script).args([dns.ip().to_string(), dns.port().to_string()]);
+    String::from_utf8_lossy(&run(command, message, "verify")).lines().map(str::to_string).collect()
 }
