@@ -114,7 +114,7 @@ modules = sorted({(lo, hi) for lo, hi, _ in blocks}, reverse=True)
 label = {m: plugins[i] if len(modules) == len(plugins) else f"module {i}" for i, m in enumerate(modules)}
 script = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym", "--hide-call-graph"],
                         capture_output=True, text=True).stdout.splitlines()
-counts, total = collections.Counter(), 0
+counts, owners, total = collections.Counter(), collections.Counter(), 0
 for line in script:
     fields = line.split(None, 1)
     try:
@@ -125,6 +125,9 @@ for line in script:
     symbol = fields[1] if len(fields) > 1 else "[unknown]"
     owner = next((label[m] for m in modules if m[0] <= ip < m[1]), None)
     counts[f"{owner}: {symbol}" if owner else symbol] += 1
+    owners[owner or ("wasm, no module" if symbol.startswith("wasm[") else "host and kernel")] += 1
+print("By plugin (self time): " + ", ".join(f"{o} {100 * n / max(total, 1):.1f} %" for o, n in owners.most_common()))
+print()
 print("| # | self % | symbol |")
 print("|---|---|---|")
 for i, (symbol, n) in enumerate(counts.most_common(top), 1):
