@@ -7,8 +7,12 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MessageParser, PartType};
 
+pub use super::header_section::header_section_len;
+pub use super::part_info::PartInfo;
+use super::part_info::describe;
+use super::single_part::single_part;
 use crate::queue::MessageBuffer;
 
 /// Largest chunk a plugin reads at once.
@@ -19,16 +23,6 @@ pub const MAX_READ: u32 = 64 * 1024;
 pub struct HeaderField {
     pub name: String,
     pub value: String,
-}
-
-/// A leaf MIME part.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PartInfo {
-    pub content_type: String,
-    pub filename: Option<String>,
-    pub size: u64,
-    pub depth: u32,
-    pub is_attachment: bool,
 }
 
 /// One received message and what was learnt parsing it, shared by the plugins.
@@ -132,11 +126,10 @@ impl MessageShared {
             return Ok(parts);
         }
         let whole = self.whole()?;
-        let mut parts = Parts { info: Vec::new(), ranges: Vec::new() };
-        walk_parts(whole, 0, &mut |part, depth| {
-            parts.info.push(describe(part, depth));
-            parts.ranges.push(range_within(whole, part.contents()));
-        });
+        let parts = match single_part(whole) {
+            Some((start, info)) => Parts { info: vec![info], ranges: vec![Some(start..whole.len())] },
+            None => full_parse(whole),
+        };
         Ok(self.parts.get_or_init(|| parts))
     }
 
@@ -179,20 +172,20 @@ impl MessageShared {
     }
 }
 
+fn full_parse(whole: &[u8]) -> Parts {
+    let mut parts = Parts { info: Vec::new(), ranges: Vec::new() };
+    walk_parts(whole, 0, &mut |part, depth| {
+        parts.info.push(describe(part, depth, part.len() as u64));
+        parts.ranges.push(range_within(whole, part.contents()));
+    });
+    parts
+}
+
 /// Where `inner` lies in `outer`, if it is a slice of it (compared by address).
 fn range_within(outer: &[u8], inner: &[u8]) -> Option<Range<usize>> {
     let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
     let end = start.checked_add(inner.len())?;
     (end <= outer.len()).then_some(start..end)
-}
-
-/// The length of the header section, including the blank line that ends it. A message
-/// without a blank line in its first part is all headers as far as we can see.
-pub fn header_section_len(message: &[u8]) -> usize {
-    if message.starts_with(b"\r\n") {
-        return 2;
-    }
-    memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |at| at + 4)
 }
 
 fn parse_headers(section: &[u8]) -> Vec<HeaderField> {
@@ -244,27 +237,6 @@ fn walk_message(
     }
 }
 
-fn describe(part: &mail_parser::MessagePart<'_>, depth: u32) -> PartInfo {
-    let content_type = part
-        .content_type()
-        .map(|ct| match &ct.c_subtype {
-            Some(sub) => format!("{}/{}", ct.c_type, sub),
-            None => ct.c_type.to_string(),
-        })
-        .unwrap_or_else(|| if part.is_message() { "message/rfc822".into() } else { "text/plain".into() })
-        .to_ascii_lowercase();
-    let filename = part.attachment_name().map(str::to_string);
-    let disposition_attachment =
-        part.content_disposition().is_some_and(|cd| cd.c_type.eq_ignore_ascii_case("attachment"));
-    PartInfo {
-        content_type,
-        is_attachment: disposition_attachment || filename.is_some(),
-        filename,
-        size: part.len() as u64,
-        depth,
-    }
-}
-
 /// The resource handed to a plugin: a handle on the shared message.
 pub struct MessageView {
     pub shared: Arc<MessageShared>,
@@ -313,6 +285,46 @@ mod tests {
         assert_eq!(m.read_part(3, 0, 100).unwrap().unwrap(), b"MZ");
         assert!(m.read_part(3, 5, 100).unwrap().unwrap().is_empty());
         assert_eq!(m.read_part(9, 0, 100).unwrap(), None);
+    }
+
+    /// What the full parse gives for every leaf part: description and content.
+    fn parsed(message: &[u8]) -> Vec<(PartInfo, Vec<u8>)> {
+        let mut out = Vec::new();
+        walk_parts(message, 0, &mut |part, depth| {
+            out.push((describe(part, depth, part.len() as u64), part.contents().to_vec()));
+        });
+        out
+    }
+
+    #[test]
+    fn one_part_messages_skip_the_parse_and_read_the_same() {
+        let fast: &[&[u8]] = &[
+            b"Subject: plain\r\n\r\nhello\r\nworld\r\n",
+            b"Subject: no body\r\n\r\n",
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n",
+            b"Content-Type: text/html; charset=\"US-ASCII\"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n<p>hi</p>\r\n",
+            b"Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment\r\n\r\n%PDF\xff\xfe\r\n",
+            b"Content-Type: image/png\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\x89PNG\r\n",
+            b"Subject: folded\r\n  header\r\nX-Other: x\r\n\r\n\r\nbody after a blank line\r\n",
+        ];
+        let slow: &[&[u8]] = &[
+            MIME,
+            b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n",
+            b"Content-Transfer-Encoding: Quoted-Printable\r\n\r\ncaf=C3=A9\r\n",
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\ncaf\xe9\r\n",
+            b"Content-Type: text/plain\r\n\r\nnot utf-8 \xe9\r\n",
+            b"Content-Type: text/plain; charset=us-ascii\r\n\r\ncaf\xc3\xa9\r\n",
+            b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n",
+            b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n",
+        ];
+        for message in fast {
+            let (start, info) = single_part(message).unwrap_or_else(|| panic!("parsed: {message:?}"));
+            let full = parsed(message);
+            assert_eq!(full, [(info, message[start..].to_vec())], "{message:?}");
+        }
+        for message in slow {
+            assert!(single_part(message).is_none(), "not parsed: {message:?}");
+        }
     }
 
     #[tokio::test]
