@@ -83,6 +83,17 @@ const SPF_RECORDS: &str = "
     slow.test     DROP
     loop.test     TXT  v=spf1 include:loop.test -all
     many.test     TXT  v=spf1 a:a1.many.test a:a2.many.test a:a3.many.test a:a4.many.test a:a5.many.test a:a6.many.test a:a7.many.test a:a8.many.test a:a9.many.test a:a10.many.test a:a11.many.test -all
+    a1.many.test  A    192.0.2.1
+    a2.many.test  A    192.0.2.2
+    a3.many.test  A    192.0.2.3
+    a4.many.test  A    192.0.2.4
+    a5.many.test  A    192.0.2.5
+    a6.many.test  A    192.0.2.6
+    a7.many.test  A    192.0.2.7
+    a8.many.test  A    192.0.2.8
+    a9.many.test  A    192.0.2.9
+    a10.many.test  A    192.0.2.10
+    a11.many.test  A    192.0.2.11
     helo.test     TXT  v=spf1 ip4:127.0.0.1 -all
 ";
 
@@ -107,6 +118,49 @@ fn spf_gives_every_result_for_mail_from_and_the_helo_name_for_null_senders() {
     }
     assert!(got[8].contains("spf=pass") && got[8].contains("smtp.helo=helo.test"), "{}", got[8]);
     // The session goes on after every one of them (each was answered 250 above).
+}
+
+/// RFC 7208 §4.6.4: three void lookups (NXDOMAIN here) are `permerror`, whatever
+/// would match after them; two are not, nor are the lookups of an MX's exchanges.
+const VOID_RECORDS: &str = "
+    a3.test       TXT  v=spf1 a:n1.void.test a:n2.void.test a:n3.void.test ip4:127.0.0.1 -all
+    mx3.test      TXT  v=spf1 mx:n1.void.test mx:n2.void.test mx:n3.void.test ip4:127.0.0.1 -all
+    exists3.test  TXT  v=spf1 exists:n1.void.test a:n2.void.test exists:n3.void.test ip4:127.0.0.1 -all
+    include3.test TXT  v=spf1 include:n1.void.test include:n2.void.test include:n3.void.test ip4:127.0.0.1 -all
+    two.test      TXT  v=spf1 a:n1.void.test mx:n2.void.test ip4:127.0.0.1 -all
+    exch.test     TXT  v=spf1 mx:exch.test a:n1.void.test ip4:127.0.0.1 -all
+    exch.test     MX   10 n2.void.test
+    exch.test     MX   20 n3.void.test
+    exch.test     MX   30 n4.void.test
+    exch.test     MX   40 n5.void.test
+";
+
+#[test]
+fn spf_stops_at_the_third_void_lookup() {
+    let sink = Sink::start(SinkOptions::default());
+    let dns = DnsServer::start(VOID_RECORDS);
+    let sluice = start(&dns, &sink, "");
+    let domains = ["a3", "mx3", "exists3", "include3", "two", "exch"];
+    let cases: Vec<(String, Vec<u8>)> = domains
+        .iter()
+        .enumerate()
+        .map(|(n, d)| (format!("a@{d}.test"), message(&format!("a@{d}.test"), &format!("{n:02}"))))
+        .collect();
+    let cases: Vec<(&str, &str, Vec<u8>)> = cases.iter().map(|(f, m)| ("client.test", f.as_str(), m.clone())).collect();
+    let got = ours_for(&sluice, &sink, &cases);
+    let expected = ["permerror", "permerror", "permerror", "permerror", "pass", "pass"];
+    for (i, verdict) in expected.iter().enumerate() {
+        assert!(got[i].contains(&format!("spf={verdict} ")), "{}: want spf={verdict}: {}", domains[i], got[i]);
+    }
+
+    // What plugins granted `auth` are handed says the same.
+    let dir = tempfile::tempdir().unwrap();
+    for (domain, verdict) in [("a3", "permerror"), ("exists3", "permerror"), ("two", "pass")] {
+        let from = format!("a@{domain}.test");
+        let records = VOID_RECORDS.replace("127.0.0.1", "192.0.2.7");
+        let report = offline_report(dir.path(), &records, &from, &message(&from, "01"));
+        assert_eq!(report["auth"]["spf"]["verdict"], verdict, "{domain}: {report:#}");
+    }
 }
 
 struct Signer {
