@@ -16,7 +16,7 @@ use mail_auth::{
 };
 
 use super::dmarc_record::{PublishedRecord, aligned, published_record};
-use super::header::without_ours;
+use super::header::{is_ours, without_ours};
 use super::results::{
     Alignment, ArcCheck, AuthResults, Disposition, DkimCheck, DmarcCheck, IprevCheck, SpfCheck, SpfIdentity, Verdict,
 };
@@ -82,6 +82,11 @@ impl Checker {
     /// Whether a forged field of ours is removed: whenever checks run and report.
     pub fn strips_forged(&self) -> bool {
         self.authenticator.is_some() && self.config.add_header
+    }
+
+    /// Whether a header field (with its line ends) is a forged one of ours, to be removed.
+    pub fn forged(&self, field: &[u8]) -> bool {
+        self.strips_forged() && is_ours(field, &self.authserv_id)
     }
 
     /// How a message's header section (`section`) changes: `ours` (our field, if any)

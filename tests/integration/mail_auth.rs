@@ -298,6 +298,52 @@ fn forged_results_with_our_id_never_reach_the_next_hop_and_others_stay() {
 }
 
 #[test]
+fn forged_results_past_the_in_memory_head_go_too() {
+    let sink = Sink::start(SinkOptions::default());
+    let dns = DnsServer::start("pass.test TXT v=spf1 ip4:127.0.0.1 -all\n");
+    let sluice = start(&dns, &sink, "");
+    // A header section longer than the 256 KiB the server keeps in memory, with the
+    // forged field (and another server's) after that.
+    let mut big = b"From: <a@pass.test>\r\nSubject: 01\r\n".to_vec();
+    while big.len() < 300 << 10 {
+        big.extend_from_slice(b"X-Filler: ");
+        big.extend_from_slice(&[b'f'; 200]);
+        big.extend_from_slice(b"\r\n");
+    }
+    big.extend_from_slice(
+        b"Authentication-Results: relay.example.test; dkim=pass header.d=forged.example\r\n\
+          Authentication-Results: other.example.net;\r\n spf=pass smtp.mailfrom=kept.example\r\n\
+          X-Last: header\r\n\r\nThe body.\r\n",
+    );
+    big.extend(std::iter::repeat_n(b"body line\r\n", 30_000).flatten());
+
+    let (mut c, _) = Client::connect(sluice.addr);
+    assert_eq!(c.cmd("EHLO client.test").code, 250);
+    for _ in 0..2 {
+        assert_eq!(c.cmd("MAIL FROM:<a@pass.test>").code, 250);
+        assert_eq!(c.cmd("RCPT TO:<bob@example.com>").code, 250);
+        assert_eq!(c.cmd("DATA").code, 354);
+        c.send(&big);
+        c.send(b".\r\n");
+        assert_eq!(c.read_reply().code, 250, "{}", sluice.logs());
+    }
+    assert_eq!(c.cmd("NOOP").code, 250, "the session goes on");
+    let got = sink.wait_for(2, Duration::from_secs(30));
+    assert_eq!(got.len(), 2, "{}", sluice.logs());
+    for t in &got {
+        let content = String::from_utf8_lossy(&t.content).into_owned();
+        assert!(!content.contains("forged.example"), "the forged field reached the next hop");
+        let fields = auth_results(&t.content);
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert!(fields[0].starts_with("Authentication-Results: relay.example.test;") && fields[0].contains("spf=pass"));
+        assert_eq!(fields[1], "Authentication-Results: other.example.net; spf=pass smtp.mailfrom=kept.example");
+        let expected_body = &big[big.windows(4).position(|w| w == b"\r\n\r\n").unwrap()..];
+        assert!(t.content.ends_with(expected_body), "the body and the last field arrive whole");
+        assert!(content.contains("\r\nX-Last: header\r\n\r\nThe body.\r\n"));
+    }
+}
+
+#[test]
 fn hostile_messages_get_results_and_the_session_goes_on() {
     let signer = signer();
     let records = format!("s1._domainkey.signer.test TXT {}\n", signer.key.record);
