@@ -37,7 +37,8 @@ fn fields(section: &[u8]) -> Vec<&[u8]> {
     fields
 }
 
-const NAME: &[u8] = b"authentication-results";
+/// The field's name, as [`is_ours`] compares it (ASCII case aside).
+pub const NAME: &[u8] = b"authentication-results";
 
 /// Whether `field` (with its line ends) is an Authentication-Results field naming
 /// `authserv_id`.

@@ -12,5 +12,6 @@ pub mod results;
 mod spf_voids;
 
 pub use check::{Checker, MAX_SIGNATURES, MessageOutcome, SpfOutcome};
+pub use header::NAME as RESULTS_FIELD;
 pub use results::AuthResults;
 pub mod sign;

@@ -1,6 +1,7 @@
 //! Rewriting a header section that runs on past the in-memory head into the spill
 //! file: read field by field from the head and the file, written to a new spill file
-//! that replaces the old one, so memory holds the head and one field at a time.
+//! that replaces the old one. Memory holds the head and, of the fields that may go,
+//! one at a time; the others are copied line by line as they come.
 
 use std::io;
 use std::path::PathBuf;
@@ -31,11 +32,11 @@ impl Output {
 }
 
 impl MessageBuffer {
-    /// Replaces the header section with `top` and the fields `keep` keeps (each with
-    /// its continuation lines), the body unchanged. For a spilled message only (in
-    /// memory, [`MessageBuffer::replace_start`] does it); on an error the message is
-    /// as it was.
-    pub async fn rewrite_header(&mut self, top: &[u8], keep: impl Fn(&[u8]) -> bool) -> io::Result<()> {
+    /// Replaces the header section with `top` and its fields but those named `name`
+    /// that `keep` (given the field whole, with its continuation lines) refuses; the
+    /// body unchanged. For a spilled message only (in memory,
+    /// [`MessageBuffer::replace_start`] does it); on an error the message is as it was.
+    pub async fn rewrite_header(&mut self, top: &[u8], name: &[u8], keep: impl Fn(&[u8]) -> bool) -> io::Result<()> {
         let Some(spill) = &self.spill else { return Err(io::Error::other("the message is not spilled")) };
         let old = tokio::fs::File::open(&spill.path).await?;
         let mut path = spill.path.clone().into_os_string();
@@ -46,7 +47,7 @@ impl MessageBuffer {
             let mut out = Output { head: Vec::with_capacity(MEMORY_THRESHOLD), file: BufWriter::new(file), written: 0 };
             out.put(top).await?;
             let mut input = BufReader::new((&self.head[..]).chain(old));
-            copy_fields(&mut input, &mut out, keep).await?;
+            copy_fields(&mut input, &mut out, name, keep).await?;
             loop {
                 let chunk = input.fill_buf().await?;
                 if chunk.is_empty() {
@@ -83,29 +84,45 @@ impl MessageBuffer {
 async fn copy_fields<R: AsyncBufReadExt + Unpin>(
     input: &mut R,
     out: &mut Output,
+    name: &[u8],
     keep: impl Fn(&[u8]) -> bool,
 ) -> io::Result<()> {
-    let mut field = Vec::new();
+    // The field being judged; `None` while one that stays is copied through.
+    let mut judged: Option<Vec<u8>> = None;
     let mut line = Vec::new();
     loop {
         line.clear();
         input.read_until(b'\n', &mut line).await?;
-        let continues = !field.is_empty() && matches!(line.first(), Some(b' ' | b'\t'));
-        if continues {
-            field.extend_from_slice(&line);
-            continue;
+        let continues = matches!(line.first(), Some(b' ' | b'\t'));
+        match &mut judged {
+            Some(field) if continues => {
+                field.extend_from_slice(&line);
+                continue;
+            }
+            None if continues => {
+                out.put(&line).await?;
+                continue;
+            }
+            Some(field) if keep(field) => out.put(field).await?,
+            _ => {}
         }
-        if !field.is_empty() && keep(&field) {
-            out.put(&field).await?;
-        }
-        field.clear();
-        let blank = line.iter().all(|b| matches!(b, b'\r' | b'\n'));
-        if blank {
+        if line.iter().all(|b| matches!(b, b'\r' | b'\n')) {
             // The end of the section (or of the message).
             return out.put(&line).await;
         }
-        field.extend_from_slice(&line);
+        judged = if may_be_named(&line, name) {
+            Some(line.clone())
+        } else {
+            out.put(&line).await?;
+            None
+        };
     }
+}
+
+/// Whether a field starting with `line` may be named `name`: it is, or its name does
+/// not end on this line.
+fn may_be_named(line: &[u8], name: &[u8]) -> bool {
+    memchr::memchr(b':', line).is_none_or(|colon| line[..colon].trim_ascii().eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -121,18 +138,23 @@ mod tests {
         while message.len() < MEMORY_THRESHOLD + 1000 {
             message.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
         }
-        message.extend_from_slice(b"Bad: folded\r\n across\r\nGood: yes\r\n\r\nBad: in the body\r\n");
+        message.extend_from_slice(
+            b"Bad: folded\r\n across\r\nGood: folded\r\n\ttoo\r\nBAD : x\r\n\r\nBad: in the body\r\n",
+        );
         message.extend(std::iter::repeat_n(b'b', MEMORY_THRESHOLD));
         buffer.writer().extend_from_slice(&message);
         buffer.absorb().await;
         assert_eq!(buffer.finish().await, super::super::BufferStatus::Ok);
         assert!(buffer.spill_file().is_some());
 
-        buffer.rewrite_header(b"Top: 1\r\n", |field| !field.starts_with(b"Bad:")).await.unwrap();
+        let keep = |field: &[u8]| !field.to_ascii_lowercase().starts_with(b"bad");
+        buffer.rewrite_header(b"Top: 1\r\n", b"bad", keep).await.unwrap();
         let content = buffer.contents().await.unwrap().into_owned();
         let text = String::from_utf8(content.clone()).unwrap();
-        let expected =
-            format!("Top: 1\r\n{}", String::from_utf8_lossy(&message).replace("Bad: folded\r\n across\r\n", ""));
+        let expected = format!(
+            "Top: 1\r\n{}",
+            String::from_utf8_lossy(&message).replace("Bad: folded\r\n across\r\n", "").replace("BAD : x\r\n", "")
+        );
         assert_eq!(text, expected);
         assert_eq!(buffer.len(), content.len() as u64);
         assert_eq!(buffer.head().len(), MEMORY_THRESHOLD);

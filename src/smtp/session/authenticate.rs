@@ -8,7 +8,7 @@ use super::super::replies;
 use super::super::socket::Socket;
 use super::Session;
 use crate::mail::Mailbox;
-use crate::mail_auth::{AuthResults, SpfOutcome};
+use crate::mail_auth::{AuthResults, RESULTS_FIELD, SpfOutcome};
 use crate::plugin::message::header_section_len;
 use crate::queue::MessageBuffer;
 
@@ -55,7 +55,9 @@ impl<S: Socket> Session<S> {
         let past_head = buffer.spill_file().is_some() && section >= buffer.head().len();
         if past_head && checker.strips_forged() {
             let top = ours.unwrap_or_default();
-            if let Err(error) = buffer.rewrite_header(top.as_bytes(), |field| !checker.forged(field)).await {
+            if let Err(error) =
+                buffer.rewrite_header(top.as_bytes(), RESULTS_FIELD, |field| !checker.forged(field)).await
+            {
                 tracing::warn!(%error, "cannot rewrite the header section of a spilled message");
                 return Some(replies::QUEUE_IO_ERROR);
             }
