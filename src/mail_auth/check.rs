@@ -16,10 +16,11 @@ use mail_auth::{
 };
 
 use super::dmarc_record::{PublishedRecord, aligned, published_record};
-use super::header::without_ours;
+use super::header::{is_ours, without_ours};
 use super::results::{
     Alignment, ArcCheck, AuthResults, Disposition, DkimCheck, DmarcCheck, IprevCheck, SpfCheck, SpfIdentity, Verdict,
 };
+use super::spf_voids::{MAX_VOID_LOOKUPS, VoidLookups};
 use crate::config::MailAuthConfig;
 use crate::dns::Resolver;
 use crate::mail::Mailbox;
@@ -83,6 +84,11 @@ impl Checker {
         self.authenticator.is_some() && self.config.add_header
     }
 
+    /// Whether a header field (with its line ends) is a forged one of ours, to be removed.
+    pub fn forged(&self, field: &[u8]) -> bool {
+        self.strips_forged() && is_ours(field, &self.authserv_id)
+    }
+
     /// How a message's header section (`section`) changes: `ours` (our field, if any)
     /// on top, and the forged fields with our authserv-id out. The bytes replace the
     /// first `len` of the section; `None` when nothing changes.
@@ -110,13 +116,19 @@ impl Checker {
             Some(_) => SpfParameters::verify_mail_from(ip, helo, &self.authserv_id, &mail_from),
             None => SpfParameters::verify_ehlo(ip, helo, &self.authserv_id),
         };
-        let output = bounded(authenticator.verify_spf(params))
-            .await
-            .unwrap_or_else(|| SpfOutput::new(domain.clone()).with_result(SpfResult::TempError));
-        let reason = match output.result() {
+        let voids = VoidLookups::default();
+        let output = bounded(authenticator.verify_spf(voids.watching(params))).await;
+        let errored = output.as_ref().is_none_or(|o| o.result() == SpfResult::TempError);
+        let mut output = output.unwrap_or_else(|| SpfOutput::new(domain.clone()).with_result(SpfResult::TempError));
+        let mut reason = match output.result() {
             SpfResult::TempError if output.explanation().is_none() => Some("DNS lookup failed or timed out".into()),
             _ => output.explanation().map(str::to_string),
         };
+        let exceeded = bounded(voids.exceeded(authenticator, ip, errored));
+        if output.result() != SpfResult::PermError && exceeded.await == Some(true) {
+            output = output.with_result(SpfResult::PermError);
+            reason = Some(format!("more than {MAX_VOID_LOOKUPS} void DNS lookups (RFC 7208 section 4.6.4)"));
+        }
         let check = SpfCheck { verdict: spf_verdict(output.result()), identity, domain, reason };
         super::metrics::count("spf", check.verdict);
         Some(SpfOutcome { output, check, mail_from, helo: helo.to_string() })

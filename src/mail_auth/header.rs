@@ -37,9 +37,12 @@ fn fields(section: &[u8]) -> Vec<&[u8]> {
     fields
 }
 
-const NAME: &[u8] = b"authentication-results";
+/// The field's name, as [`is_ours`] compares it (ASCII case aside).
+pub const NAME: &[u8] = b"authentication-results";
 
-fn is_ours(field: &[u8], authserv_id: &str) -> bool {
+/// Whether `field` (with its line ends) is an Authentication-Results field naming
+/// `authserv_id`.
+pub fn is_ours(field: &[u8], authserv_id: &str) -> bool {
     let Some(colon) = memchr::memchr(b':', field) else { return false };
     if !field[..colon].trim_ascii().eq_ignore_ascii_case(NAME) {
         return false;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
+mod rewrite;
+
 /// Bytes kept in memory before spilling.
 pub const MEMORY_THRESHOLD: usize = 256 * 1024;
 /// Spilled bytes are written in batches of this size.

@@ -6,10 +6,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::operations::{b64, hash_password, tls_upgrade};
 use crate::support::dkimpy;
 use crate::support::dns::DnsServer;
 use crate::support::server::{BIN, base_config};
 use crate::support::sink::{Sink, SinkOptions};
+use crate::support::tls::make_pki;
 use crate::support::{Client, Sluice};
 
 /// Runs `sluice dkim keygen` into `dir/NAME.pem`; the records-file line it publishes.
@@ -38,7 +40,11 @@ fn dkim_sign(domain: &str, selector: &str) -> String {
 /// A server signing for example.org (RSA) and ed.example.org (Ed25519), relaying to a
 /// sink, with `extra` config; and the DNS server publishing both keys.
 fn signing_server(extra: &str) -> (Sluice, Sink, DnsServer) {
-    let dir = tempfile::tempdir().unwrap();
+    signing_server_in(tempfile::tempdir().unwrap(), extra)
+}
+
+/// [`signing_server`] in `dir` (for files `extra` refers to).
+fn signing_server_in(dir: tempfile::TempDir, extra: &str) -> (Sluice, Sink, DnsServer) {
     let mut records = keygen(dir.path(), "example.org", "s2026", "rsa");
     records.push_str(&keygen(dir.path(), "ed.example.org", "ed1", "ed25519"));
     let dns = DnsServer::start(&records);
@@ -107,6 +113,68 @@ fn mail_from_outside_the_relay_networks_is_not_signed() {
     let (sluice, sink, _dns) = signing_server("[relay]\nnetworks = [\"10.0.0.0/8\"]\ndomains = [\"example.com\"]\n");
     let got = relay(&sluice, &sink, &["alice@example.org"]);
     assert_eq!(signatures(&got[0]), 0, "{}", String::from_utf8_lossy(&got[0]));
+}
+
+#[test]
+fn mail_from_an_authenticated_user_outside_the_relay_networks_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(&["relay.example.test"]);
+    let tls = pki.write_to(dir.path());
+    let extra = format!(
+        "[relay]\nnetworks = []\ndomains = [\"example.com\"]\n{tls}[auth]\nfailure_delay = \"10ms\"\n\
+         [[auth.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n",
+        hash_password("correct horse")
+    );
+    let (sluice, sink, dns) = signing_server_in(dir, &extra);
+    // The same message over TLS, once without AUTH (not ours: unsigned), once with.
+    for (n, user) in [None, Some("alice")].into_iter().enumerate() {
+        let (mut c, _) = Client::connect(sluice.addr);
+        assert_eq!(c.cmd("EHLO client.example").code, 250);
+        assert_eq!(c.cmd("STARTTLS").code, 220);
+        let mut c = tls_upgrade(c, pki.client_config());
+        assert_eq!(c.cmd("EHLO client.example").code, 250);
+        if let Some(user) = user {
+            let r = c.cmd(&format!("AUTH PLAIN {}", b64(format!("\0{user}\0correct horse").as_bytes())));
+            assert_eq!(r.code, 235, "{r:?}");
+        }
+        assert_eq!(c.cmd("MAIL FROM:<alice@example.org>").code, 250);
+        assert_eq!(c.cmd("RCPT TO:<bob@example.com>").code, 250);
+        assert_eq!(c.cmd("DATA").code, 354);
+        c.send(message("alice@example.org", &format!("m{n}")).as_bytes());
+        c.send(b".\r\n");
+        assert_eq!(c.read_reply().code, 250, "{}", sluice.logs());
+    }
+    let mut got = sink.wait_for(2, Duration::from_secs(20));
+    assert_eq!(got.len(), 2, "{}", sluice.logs());
+    got.sort_by_key(|t| String::from_utf8_lossy(&t.content).contains("Subject: m1"));
+    assert_eq!(signatures(&got[0].content), 0, "{}", String::from_utf8_lossy(&got[0].content));
+    let text = String::from_utf8_lossy(&got[1].content);
+    assert!(text.contains("with ESMTPSA"), "{text}");
+    assert_eq!(signatures(&got[1].content), 1, "{text}");
+    assert_eq!(dkimpy::verify(&got[1].content, dns.addr), ["pass example.org"], "{text}");
+}
+
+#[test]
+fn a_message_spilled_to_disk_is_signed_whole() {
+    let (sluice, sink, dns) = signing_server("");
+    // Twice the 256 KiB kept in memory: the rest of the body is in the spill file.
+    let mut big = message("alice@example.org", "m0");
+    for i in 0..10_000 {
+        big.push_str(&format!("line {i} of a long body, long enough to be spilled to disk\r\n"));
+    }
+    big.push_str("The last line.\r\n");
+    assert!(big.len() > 2 * 256 * 1024);
+    let (mut c, _) = Client::connect(sluice.addr);
+    let reply = c.send_mail("alice@example.org", &["bob@example.com"], &big);
+    assert_eq!(reply.code, 250, "{reply:?}\n{}", sluice.logs());
+    let got = sink.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "{}", sluice.logs());
+    let text = String::from_utf8_lossy(&got[0].content).into_owned();
+    assert!(text.contains("line 9999 of a long body") && text.contains("The last line."), "delivered whole");
+    assert_eq!(dkimpy::verify(&got[0].content, dns.addr), ["pass example.org"]);
+    // The signature covers the spilled end of the body too.
+    let tampered = text.replace("The last line.", "The last lime.");
+    assert_eq!(dkimpy::verify(tampered.as_bytes(), dns.addr), ["fail example.org"]);
 }
 
 #[test]

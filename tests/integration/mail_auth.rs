@@ -83,6 +83,17 @@ const SPF_RECORDS: &str = "
     slow.test     DROP
     loop.test     TXT  v=spf1 include:loop.test -all
     many.test     TXT  v=spf1 a:a1.many.test a:a2.many.test a:a3.many.test a:a4.many.test a:a5.many.test a:a6.many.test a:a7.many.test a:a8.many.test a:a9.many.test a:a10.many.test a:a11.many.test -all
+    a1.many.test  A    192.0.2.1
+    a2.many.test  A    192.0.2.2
+    a3.many.test  A    192.0.2.3
+    a4.many.test  A    192.0.2.4
+    a5.many.test  A    192.0.2.5
+    a6.many.test  A    192.0.2.6
+    a7.many.test  A    192.0.2.7
+    a8.many.test  A    192.0.2.8
+    a9.many.test  A    192.0.2.9
+    a10.many.test  A    192.0.2.10
+    a11.many.test  A    192.0.2.11
     helo.test     TXT  v=spf1 ip4:127.0.0.1 -all
 ";
 
@@ -107,6 +118,49 @@ fn spf_gives_every_result_for_mail_from_and_the_helo_name_for_null_senders() {
     }
     assert!(got[8].contains("spf=pass") && got[8].contains("smtp.helo=helo.test"), "{}", got[8]);
     // The session goes on after every one of them (each was answered 250 above).
+}
+
+/// RFC 7208 §4.6.4: three void lookups (NXDOMAIN here) are `permerror`, whatever
+/// would match after them; two are not, nor are the lookups of an MX's exchanges.
+const VOID_RECORDS: &str = "
+    a3.test       TXT  v=spf1 a:n1.void.test a:n2.void.test a:n3.void.test ip4:127.0.0.1 -all
+    mx3.test      TXT  v=spf1 mx:n1.void.test mx:n2.void.test mx:n3.void.test ip4:127.0.0.1 -all
+    exists3.test  TXT  v=spf1 exists:n1.void.test a:n2.void.test exists:n3.void.test ip4:127.0.0.1 -all
+    include3.test TXT  v=spf1 include:n1.void.test include:n2.void.test include:n3.void.test ip4:127.0.0.1 -all
+    two.test      TXT  v=spf1 a:n1.void.test mx:n2.void.test ip4:127.0.0.1 -all
+    exch.test     TXT  v=spf1 mx:exch.test a:n1.void.test ip4:127.0.0.1 -all
+    exch.test     MX   10 n2.void.test
+    exch.test     MX   20 n3.void.test
+    exch.test     MX   30 n4.void.test
+    exch.test     MX   40 n5.void.test
+";
+
+#[test]
+fn spf_stops_at_the_third_void_lookup() {
+    let sink = Sink::start(SinkOptions::default());
+    let dns = DnsServer::start(VOID_RECORDS);
+    let sluice = start(&dns, &sink, "");
+    let domains = ["a3", "mx3", "exists3", "include3", "two", "exch"];
+    let cases: Vec<(String, Vec<u8>)> = domains
+        .iter()
+        .enumerate()
+        .map(|(n, d)| (format!("a@{d}.test"), message(&format!("a@{d}.test"), &format!("{n:02}"))))
+        .collect();
+    let cases: Vec<(&str, &str, Vec<u8>)> = cases.iter().map(|(f, m)| ("client.test", f.as_str(), m.clone())).collect();
+    let got = ours_for(&sluice, &sink, &cases);
+    let expected = ["permerror", "permerror", "permerror", "permerror", "pass", "pass"];
+    for (i, verdict) in expected.iter().enumerate() {
+        assert!(got[i].contains(&format!("spf={verdict} ")), "{}: want spf={verdict}: {}", domains[i], got[i]);
+    }
+
+    // What plugins granted `auth` are handed says the same.
+    let dir = tempfile::tempdir().unwrap();
+    for (domain, verdict) in [("a3", "permerror"), ("exists3", "permerror"), ("two", "pass")] {
+        let from = format!("a@{domain}.test");
+        let records = VOID_RECORDS.replace("127.0.0.1", "192.0.2.7");
+        let report = offline_report(dir.path(), &records, &from, &message(&from, "01"));
+        assert_eq!(report["auth"]["spf"]["verdict"], verdict, "{domain}: {report:#}");
+    }
 }
 
 struct Signer {
@@ -241,6 +295,52 @@ fn forged_results_with_our_id_never_reach_the_next_hop_and_others_stay() {
     let content = String::from_utf8_lossy(&got[0].content).into_owned();
     assert!(!content.contains("forged.example"), "{content}");
     assert_eq!(auth_results(content.as_bytes()).len(), 1, "only the other one: {content}");
+}
+
+#[test]
+fn forged_results_past_the_in_memory_head_go_too() {
+    let sink = Sink::start(SinkOptions::default());
+    let dns = DnsServer::start("pass.test TXT v=spf1 ip4:127.0.0.1 -all\n");
+    let sluice = start(&dns, &sink, "");
+    // A header section longer than the 256 KiB the server keeps in memory, with the
+    // forged field (and another server's) after that.
+    let mut big = b"From: <a@pass.test>\r\nSubject: 01\r\n".to_vec();
+    while big.len() < 300 << 10 {
+        big.extend_from_slice(b"X-Filler: ");
+        big.extend_from_slice(&[b'f'; 200]);
+        big.extend_from_slice(b"\r\n");
+    }
+    big.extend_from_slice(
+        b"Authentication-Results: relay.example.test; dkim=pass header.d=forged.example\r\n\
+          Authentication-Results: other.example.net;\r\n spf=pass smtp.mailfrom=kept.example\r\n\
+          X-Last: header\r\n\r\nThe body.\r\n",
+    );
+    big.extend(std::iter::repeat_n(b"body line\r\n", 30_000).flatten());
+
+    let (mut c, _) = Client::connect(sluice.addr);
+    assert_eq!(c.cmd("EHLO client.test").code, 250);
+    for _ in 0..2 {
+        assert_eq!(c.cmd("MAIL FROM:<a@pass.test>").code, 250);
+        assert_eq!(c.cmd("RCPT TO:<bob@example.com>").code, 250);
+        assert_eq!(c.cmd("DATA").code, 354);
+        c.send(&big);
+        c.send(b".\r\n");
+        assert_eq!(c.read_reply().code, 250, "{}", sluice.logs());
+    }
+    assert_eq!(c.cmd("NOOP").code, 250, "the session goes on");
+    let got = sink.wait_for(2, Duration::from_secs(30));
+    assert_eq!(got.len(), 2, "{}", sluice.logs());
+    for t in &got {
+        let content = String::from_utf8_lossy(&t.content).into_owned();
+        assert!(!content.contains("forged.example"), "the forged field reached the next hop");
+        let fields = auth_results(&t.content);
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        assert!(fields[0].starts_with("Authentication-Results: relay.example.test;") && fields[0].contains("spf=pass"));
+        assert_eq!(fields[1], "Authentication-Results: other.example.net; spf=pass smtp.mailfrom=kept.example");
+        let expected_body = &big[big.windows(4).position(|w| w == b"\r\n\r\n").unwrap()..];
+        assert!(t.content.ends_with(expected_body), "the body and the last field arrive whole");
+        assert!(content.contains("\r\nX-Last: header\r\n\r\nThe body.\r\n"));
+    }
 }
 
 #[test]

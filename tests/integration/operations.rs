@@ -15,7 +15,7 @@ use crate::support::server::{BIN, base_config};
 use crate::support::tls::make_pki;
 use crate::support::{Client, Sluice};
 
-fn hash_password(password: &str) -> String {
+pub(crate) fn hash_password(password: &str) -> String {
     let mut child =
         Command::new(BIN).arg("hash-password").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
@@ -24,7 +24,7 @@ fn hash_password(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for group in bytes.chunks(3) {
@@ -36,7 +36,7 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-fn tls_upgrade(client: Client, config: Arc<tokio_rustls::rustls::ClientConfig>) -> Client {
+pub(crate) fn tls_upgrade(client: Client, config: Arc<tokio_rustls::rustls::ClientConfig>) -> Client {
     let raw = client.into_inner();
     let conn = ClientConnection::new(config, ServerName::try_from("relay.example.test").unwrap()).unwrap();
     Client::from_stream(Box::new(StreamOwned::new(conn, raw)))

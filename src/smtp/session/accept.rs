@@ -99,7 +99,10 @@ impl<S: Socket> Session<S> {
             super::count_refusal(Stage::Data, &reply);
             return self.reply(reply);
         }
-        self.check_content(transaction.spf.as_ref(), &mut buffer).await;
+        if let Some(reply) = self.check_content(transaction.spf.as_ref(), &mut buffer).await {
+            tracing::warn!(%id, reply = %reply, "message refused");
+            return self.reply(reply);
+        }
         let content = Arc::new(buffer);
         match self.data_stage(&mut transaction, &content).await {
             Ok(changes) => self.queue_message(id, *transaction, content, changes).await,

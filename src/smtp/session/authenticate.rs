@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
+use super::super::replies;
 use super::super::socket::Socket;
 use super::Session;
 use crate::mail::Mailbox;
-use crate::mail_auth::{AuthResults, SpfOutcome};
+use crate::mail_auth::{AuthResults, RESULTS_FIELD, SpfOutcome};
 use crate::plugin::message::header_section_len;
 use crate::queue::MessageBuffer;
+
+use crate::wire::Reply;
 
 impl<S: Socket> Session<S> {
     /// SPF for a new transaction, and what its plugins see of it. A client of ours
@@ -25,9 +28,15 @@ impl<S: Socket> Session<S> {
         spf
     }
 
-    /// The checks of finished content; the head of `buffer` gets our field and loses
-    /// forged ones. A read error of a spilled message leaves the checks out.
-    pub(super) async fn check_content(&mut self, spf: Option<&SpfOutcome>, buffer: &mut MessageBuffer) {
+    /// The checks of finished content; the message gets our field and loses forged
+    /// ones, in the whole header section, however far past the in-memory head it runs.
+    /// A read error of a spilled message leaves the checks out; the reply is for a
+    /// header that could not be rewritten.
+    pub(super) async fn check_content(
+        &mut self,
+        spf: Option<&SpfOutcome>,
+        buffer: &mut MessageBuffer,
+    ) -> Option<Reply> {
         let checker = Arc::clone(&self.ctx.mail_auth);
         let mut ours = None;
         if checker.applies(self.trusted) {
@@ -36,15 +45,25 @@ impl<S: Socket> Session<S> {
                 Ok(content) => checker.message(self.client.ip, &helo, spf, &content).await,
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the message back for mail authentication");
-                    return;
+                    return None;
                 }
             };
             ours = outcome.header;
             self.plugins.set_auth(Arc::new(outcome.results));
         }
-        let section = &buffer.head()[..header_section_len(buffer.head())];
-        if let Some((len, start)) = checker.header_edit(section, ours) {
+        let section = header_section_len(buffer.head());
+        let past_head = buffer.spill_file().is_some() && section >= buffer.head().len();
+        if past_head && checker.strips_forged() {
+            let top = ours.unwrap_or_default();
+            if let Err(error) =
+                buffer.rewrite_header(top.as_bytes(), RESULTS_FIELD, |field| !checker.forged(field)).await
+            {
+                tracing::warn!(%error, "cannot rewrite the header section of a spilled message");
+                return Some(replies::QUEUE_IO_ERROR);
+            }
+        } else if let Some((len, start)) = checker.header_edit(&buffer.head()[..section], ours) {
             buffer.replace_start(len, start);
         }
+        None
     }
 }
