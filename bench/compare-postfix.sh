@@ -3,7 +3,12 @@
 # smtp-sink over loopback, for three relays:
 #   - Postfix, a private instance from ../shared/bench/postfix-relay.sh (fsync on);
 #   - Sluice with no plugins: examples/sluice.toml without its [[plugin]] tables;
-#   - Sluice with the example chain: examples/sluice.toml as it is.
+#   - Sluice with the example chain: examples/sluice.toml as it is;
+#   - with --mail-auth, also the chain with [mail_auth] on (SPF, DKIM, ARC, DMARC and
+#     iprev for every message, check_trusted = true since smtp-source connects from
+#     relay.networks), its [dns] pointed at a loopback DNS server (bench/zone-dns.py)
+#     with SPF and DMARC records for example.org. smtp-source's messages carry no DKIM
+#     signature: bench/mail-auth.sh measures verification of one.
 # Both Sluice configs are derived from the example (bench/lib.sh, derive_config) with
 # only the listen port, the queue path (a fresh directory per run) and the next hop of
 # route "internal" (example.com, where sender@example.org -> rcpt@example.com goes)
@@ -17,18 +22,19 @@
 # machine's load: compare the ratios of one run, never figures of different runs.
 #
 # Usage: bench/compare-postfix.sh [--n4k N] [--n100k N] [--sessions S] [--repeat K]
-#                                 [--warmup N] [--base-port P]
+#                                 [--warmup N] [--base-port P] [--mail-auth]
 #   --n4k      messages per 4 KB run        (default 5000)
 #   --n100k    messages per 100 KB run      (default 2000)
 #   --sessions parallel smtp-source sessions (default 20)
 #   --repeat   runs per figure, median kept (default 3; about 5 minutes in all on 2 cores)
 #   --warmup   messages sent to each fresh Sluice before it is measured (default 500)
 #   --base-port search free ports from here  (default 3525)
+#   --mail-auth also measure the chain with [mail_auth] on (a fourth relay, "auth")
 # Needs root: Postfix drops privileges itself, smtp-sink is run with -u postfix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-n4k=5000 n100k=2000 sessions=20 repeat=3 warmup=500 base_port=3525
+n4k=5000 n100k=2000 sessions=20 repeat=3 warmup=500 base_port=3525 mail_auth=no
 while [ $# -gt 0 ]; do
   case $1 in
     --n4k) n4k=$2; shift 2 ;;
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --base-port) base_port=$2; shift 2 ;;
+    --mail-auth) mail_auth=yes; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -58,8 +65,9 @@ export PF_BASE="$work/postfix"
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-measure_pid="" sink_pid=""
+measure_pid="" sink_pid="" dns_pid=""
 cleanup() {
+  [ -z "$dns_pid" ] || kill "$dns_pid" 2>/dev/null || true
   # relay-throughput.sh runs smtp-sink as its child; stop both when interrupted.
   if [ -n "$measure_pid" ]; then
     pkill -P "$measure_pid" 2>/dev/null || true
@@ -82,6 +90,19 @@ derive_config "$work/plain.toml" "$plain_port" "$work/queue" "$plain_sink" no-pl
 derive_config "$work/chain.toml" "$chain_port" "$work/queue" "$chain_sink" cache="$work/plugin-cache"
 declare -A port=([plain]=$plain_port [chain]=$chain_port [postfix]=$pf_port)
 declare -A sink=([plain]=$plain_sink [chain]=$chain_sink [postfix]=$pf_sink)
+relays="plain chain postfix"
+if [ "$mail_auth" = yes ]; then
+  read -r dns_port auth_port auth_sink < <(free_ports 3 "$((base_port + 40))")
+  printf '%s\n' "example.org TXT v=spf1 ip4:127.0.0.1 -all" "_dmarc.example.org TXT v=DMARC1; p=none" \
+    >"$work/records.txt"
+  [ -x target/dkimpy/bin/python ] || die "--mail-auth needs dnspython in target/dkimpy (scripts/test installs it)"
+  target/dkimpy/bin/python bench/zone-dns.py "$work/records.txt" "$dns_port" &
+  dns_pid=$!
+  derive_config "$work/auth.toml" "$auth_port" "$work/queue" "$auth_sink" cache="$work/plugin-cache"
+  sed -i "s|^\[dns\].*|[dns]\nservers = [\"127.0.0.1:$dns_port\"]|" "$work/auth.toml"
+  printf '\n[mail_auth]\ncheck_trusted = true\n' >>"$work/auth.toml"
+  port[auth]=$auth_port sink[auth]=$auth_sink relays="plain chain auth postfix"
+fi
 declare -A count=([4096]=$n4k [102400]=$n100k)
 log "ports: postfix $pf_port -> $pf_sink, sluice no plugins $plain_port -> $plain_sink, sluice chain $chain_port -> $chain_sink"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -137,36 +158,43 @@ postfix_rest() {
   postsuper -c "$PF_BASE/etc" -d ALL deferred >/dev/null 2>&1 || true
 }
 
-# Does the chain really run? One message through it to a sink that keeps what it
-# gets: spam-score, the last plugin, adds X-Spam-Status. Sets chain_status to it.
-check_chain() {
-  local dump="$work/dump" f _ status=""
+# Does the chain really run? One message through VARIANT to a sink that keeps what it
+# gets must carry a field matching PATTERN (spam-score, the last plugin, adds
+# X-Spam-Status; the checks add Authentication-Results). Sets found to that field.
+check_delivered() {
+  local variant=$1 pattern=$2 dump="$work/dump-$1" f _
+  found=""
   mkdir -p "$dump" && chown postfix "$dump"
   rm -rf "$work/queue"
-  start_sluice "$work/chain.toml" "$chain_port" "$work/chain.log"
-  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"$chain_sink" 100 >/dev/null 2>&1 &
+  start_sluice "$work/$variant.toml" "${port[$variant]}" "$work/$variant.log"
+  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"${sink[$variant]}" 100 >/dev/null 2>&1 &
   sink_pid=$!
   sleep 0.3
-  smtp-source -m 1 -l 4096 -f sender@example.org -t rcpt@example.com 127.0.0.1:"$chain_port" >/dev/null 2>&1 ||
-    log "  smtp-source: the chain refused the message"
+  smtp-source -m 1 -l 4096 -f sender@example.org -t rcpt@example.com 127.0.0.1:"${port[$variant]}" >/dev/null 2>&1 ||
+    log "  smtp-source: $variant refused the message"
   for _ in $(seq 100); do
     f=$(find "$dump" -type f | head -1)
-    [ -n "$f" ] && status=$(grep -m1 '^X-Spam-Status:' "$f" || true)
-    [ -n "$status" ] && break
+    [ -n "$f" ] && found=$(grep -m1 -E "$pattern" "$f" || true)
+    [ -n "$found" ] && break
     sleep 0.1
   done
   kill "$sink_pid" 2>/dev/null || true
   wait "$sink_pid" 2>/dev/null || true
   sink_pid=
   stop_sluice
-  [ -n "$status" ] || { cat "$work/chain.log" >&2; die "the chain did not deliver a message with X-Spam-Status"; }
-  : >"$work/chain.log"
-  chain_status=${status%$'\r'}
+  [ -n "$found" ] || { cat "$work/$variant.log" >&2; die "$variant delivered no message with $pattern"; }
+  : >"$work/$variant.log"
+  found=${found%$'\r'}
 }
 
 log "checking the example chain"
-check_chain
+check_delivered chain '^X-Spam-Status:'
+chain_status=$found
 log "  delivered with: $chain_status"
+if [ "$mail_auth" = yes ]; then
+  check_delivered auth '^Authentication-Results:'
+  log "  with mail_auth: ${found:0:160}"
+fi
 
 log "starting Postfix"
 "$shared/postfix-relay.sh" "$pf_port" "$pf_sink"
@@ -178,7 +206,7 @@ results="$work/results"
 for rep in $(seq "$repeat"); do
   for size in 4096 102400; do
     # Sluice first: Postfix goes on working after its run (postfix_rest waits for it).
-    for relay in plain chain postfix; do
+    for relay in $relays; do
       log "run $rep/$repeat, $((size / 1024)) KB, $relay"
       if [ "$relay" = postfix ]; then
         measure postfix "${count[$size]}" "$sessions" "$size" "$pf_port" "$pf_sink"
@@ -218,14 +246,19 @@ print(f"Sluice $(git rev-parse --short HEAD) against Postfix $(postconf -h mail_
       f"median of $repeat run(s) per figure.")
 print(f"Machine: $(machine); load average before/after: $load_before / $load_after.")
 print()
+auth = "$mail_auth" == "yes"
 print("| size | rate | Postfix | Sluice, no plugins | Sluice, example chain "
-      "| no plugins / Postfix | chain / Postfix | chain / no plugins |")
-print("|---|---|---|---|---|---|---|---|")
+      + ("| chain + mail_auth " if auth else "")
+      + "| no plugins / Postfix | chain / Postfix | chain / no plugins "
+      + ("| chain + mail_auth / Postfix |" if auth else "|"))
+print("|---|---|---|---|---|---|---|---|" + ("---|---|" if auth else ""))
 for size, (label, n) in sizes.items():
     for i, what in ((0, "accepted"), (1, "delivered")):
-        pf, plain, chain = (median(r, size, i) for r in ("postfix", "plain", "chain"))
+        pf, plain, chain, checked = (median(r, size, i) for r in ("postfix", "plain", "chain", "auth"))
         print(f"| {label} (n={n}) | {what} | {rate(pf)} | {rate(plain)} | {rate(chain)} "
-              f"| {ratio(plain, pf, True)} | {ratio(chain, pf, True)} | {ratio(chain, plain, unit='')} |")
+              + (f"| {rate(checked)} " if auth else "")
+              + f"| {ratio(plain, pf, True)} | {ratio(chain, pf, True)} | {ratio(chain, plain, unit='')} "
+              + (f"| {ratio(checked, pf, True)} |" if auth else "|"))
 print()
 cost = ", ".join(f"{label} **{ratio(median('chain', s, 0), median('plain', s, 0), unit='')}**"
                  for s, (label, _) in sizes.items())
@@ -240,8 +273,9 @@ print("Example chain: the 7 plugins of examples/sluice.toml with their settings;
       "and the plugins' set-up is not paid per message.")
 print()
 print("Runs (accepted/delivered msg/s):")
-names = {"postfix": "Postfix", "plain": "Sluice, no plugins", "chain": "Sluice, example chain"}
+names = {"postfix": "Postfix", "plain": "Sluice, no plugins", "chain": "Sluice, example chain",
+         "auth": "Sluice, chain + mail_auth"}
 for size, (label, _) in sizes.items():
-    for relay in ("postfix", "plain", "chain"):
+    for relay in ("postfix", "plain", "chain") + (("auth",) if auth else ()):
         print(f"- {label}, {names[relay]}: " + ", ".join(f"{a}/{d}" for a, d in runs.get((relay, size), [])))
 PY
