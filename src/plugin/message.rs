@@ -28,8 +28,9 @@ pub struct HeaderField {
 /// One received message and what was learnt parsing it, shared by the plugins.
 pub struct MessageShared {
     content: Arc<MessageBuffer>,
-    /// Where the body starts (after the blank line ending the header section).
-    body_offset: u64,
+    /// Where the body starts (after the blank line ending the header section), found
+    /// in the spill file when the section is longer than the part kept in memory.
+    body_offset: OnceLock<u64>,
     headers: OnceLock<Vec<HeaderField>>,
     /// The whole message when part of it is in the spill file (otherwise the head is).
     whole: OnceLock<Vec<u8>>,
@@ -49,10 +50,9 @@ struct Parts {
 
 impl MessageShared {
     pub fn new(content: Arc<MessageBuffer>) -> MessageShared {
-        let body_offset = header_section_len(content.head()) as u64;
         MessageShared {
             content,
-            body_offset,
+            body_offset: OnceLock::new(),
             headers: OnceLock::new(),
             whole: OnceLock::new(),
             parts: OnceLock::new(),
@@ -69,16 +69,28 @@ impl MessageShared {
     }
 
     pub fn body_offset(&self) -> u64 {
-        self.body_offset
+        *self.body_offset.get_or_init(|| {
+            let head = self.content.head();
+            let len = header_section_len(head);
+            if len < head.len() || self.content.spill_file().is_none() {
+                return len as u64;
+            }
+            self.whole().map_or(len, header_section_len) as u64
+        })
     }
 
     pub fn body_size(&self) -> u64 {
-        self.content.len().saturating_sub(self.body_offset)
+        self.content.len().saturating_sub(self.body_offset())
     }
 
     pub fn headers(&self) -> &[HeaderField] {
         self.headers.get_or_init(|| {
-            parse_headers(&self.content.head()[..self.body_offset.min(self.content.head().len() as u64) as usize])
+            let (end, head) = (self.body_offset() as usize, self.content.head());
+            let section = match head.get(..end) {
+                Some(section) => section,
+                None => self.whole().ok().and_then(|whole| whole.get(..end)).unwrap_or(head),
+            };
+            parse_headers(section)
         })
     }
 
@@ -106,7 +118,7 @@ impl MessageShared {
     }
 
     pub fn read_body(&self, offset: u64, max: u32) -> io::Result<Vec<u8>> {
-        self.read_raw(self.body_offset.saturating_add(offset), max)
+        self.read_raw(self.body_offset().saturating_add(offset), max)
     }
 
     /// The whole message in memory (on the host), for MIME parsing: the head itself
@@ -325,6 +337,21 @@ mod tests {
         for message in slow {
             assert!(single_part(message).is_none(), "not parsed: {message:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_header_section_past_the_memory_threshold_is_read_whole() {
+        let mut big = Vec::new();
+        while big.len() <= crate::queue::MEMORY_THRESHOLD {
+            big.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        big.extend_from_slice(b"From: last@example.org\r\n\r\nBODY\r\n");
+        let m = shared(&big).await;
+        assert!(m.content().spill_file().is_some());
+        assert_eq!(m.body_offset(), big.len() as u64 - 6);
+        assert_eq!(m.read_body(0, 100).unwrap(), b"BODY\r\n");
+        let last = m.headers().last().cloned().unwrap();
+        assert_eq!(last, HeaderField { name: "From".into(), value: "last@example.org".into() });
     }
 
     #[tokio::test]

@@ -178,6 +178,28 @@ fn a_message_spilled_to_disk_is_signed_whole() {
 }
 
 #[test]
+fn a_from_field_past_the_in_memory_head_is_found_and_signed() {
+    let (sluice, sink, dns) = signing_server("");
+    // 300 KiB of header fields before From: the From field is in the spill file.
+    let mut big = String::new();
+    for i in 0..6_000 {
+        big.push_str(&format!("X-Filler-{i}: a header field long enough to fill the memory head\r\n"));
+    }
+    assert!(big.len() > 256 * 1024);
+    big.push_str("From: <alice@example.org>\r\nTo: <bob@example.com>\r\nSubject: far\r\n\r\nbody\r\n");
+    let (mut c, _) = Client::connect(sluice.addr);
+    let reply = c.send_mail("alice@example.org", &["bob@example.com"], &big);
+    assert_eq!(reply.code, 250, "{reply:?}\n{}", sluice.logs());
+    let got = sink.wait_for(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "{}", sluice.logs());
+    assert!(
+        got[0].content.starts_with(b"DKIM-Signature:")
+            || String::from_utf8_lossy(&got[0].content).contains("\r\nDKIM-Signature:")
+    );
+    assert_eq!(dkimpy::verify(&got[0].content, dns.addr), ["pass example.org"]);
+}
+
+#[test]
 fn the_signature_covers_what_plugins_rewrote() {
     let plugin = crate::support::plugins::testing(
         "subject",

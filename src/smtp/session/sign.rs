@@ -42,26 +42,33 @@ impl<S: Socket> Session<S> {
         if signers.is_empty() || !(self.trusted || self.client.auth_user.is_some()) {
             return Ok(prefix);
         }
+        // A spilled message is signed whole, and its From field may lie past the part
+        // kept in memory (a header section over the in-memory threshold).
+        let whole = match body {
+            StoredBody::Received { content, skip: 0 } if content.spill_file().is_some() => {
+                match whole_content(content).await {
+                    Ok(whole) => Some(whole),
+                    Err(error) => return Err(self.signing_failed(id, &error)),
+                }
+            }
+            _ => None,
+        };
         // Where the header section is: in the received content unless plugins rewrote
         // it into the prefix.
-        let header = match body {
-            StoredBody::Received { content, skip: 0 } => content.head(),
+        let header = match (body, &whole) {
+            (_, Some(whole)) => whole.as_slice(),
+            (StoredBody::Received { content, skip: 0 }, None) => content.head(),
             _ => prefix.as_slice(),
         };
         let Some(domain) = signers.domain_for(header) else { return Ok(prefix) };
-        let signed = match body {
-            StoredBody::Received { content, skip: 0 } if content.spill_file().is_none() => {
-                signers.sign(domain, &[&prefix, content.head()])
-            }
-            StoredBody::Received { content, skip: 0 } => match whole_content(content).await {
-                Ok(whole) => signers.sign(domain, &[&prefix, &whole]),
-                Err(error) => return Err(self.signing_failed(id, &error)),
-            },
-            StoredBody::Received { content, skip } => match received_body(content, *skip).await {
+        let signed = match (body, &whole) {
+            (_, Some(whole)) => signers.sign(domain, &[&prefix, whole]),
+            (StoredBody::Received { content, skip: 0 }, None) => signers.sign(domain, &[&prefix, content.head()]),
+            (StoredBody::Received { content, skip }, None) => match received_body(content, *skip).await {
                 Ok(rest) => signers.sign(domain, &[&[prefix.as_slice(), &rest].concat()]),
                 Err(error) => return Err(self.signing_failed(id, &error)),
             },
-            StoredBody::Replaced(bytes) => signers.sign(domain, &[&[prefix.as_slice(), bytes].concat()]),
+            (StoredBody::Replaced(bytes), None) => signers.sign(domain, &[&[prefix.as_slice(), bytes].concat()]),
         };
         match signed {
             Ok(field) => {
