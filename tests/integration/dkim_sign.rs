@@ -192,10 +192,6 @@ fn a_from_field_past_the_in_memory_head_is_found_and_signed() {
     assert_eq!(reply.code, 250, "{reply:?}\n{}", sluice.logs());
     let got = sink.wait_for(1, Duration::from_secs(20));
     assert_eq!(got.len(), 1, "{}", sluice.logs());
-    assert!(
-        got[0].content.starts_with(b"DKIM-Signature:")
-            || String::from_utf8_lossy(&got[0].content).contains("\r\nDKIM-Signature:")
-    );
     assert_eq!(dkimpy::verify(&got[0].content, dns.addr), ["pass example.org"]);
 }
 
