@@ -95,11 +95,9 @@ if [ "$mail_auth" = yes ]; then
   read -r dns_port auth_port auth_sink < <(free_ports 3 "$((base_port + 40))")
   printf '%s\n' "example.org TXT v=spf1 ip4:127.0.0.1 -all" "_dmarc.example.org TXT v=DMARC1; p=none" \
     >"$work/records.txt"
-  [ -x target/dkimpy/bin/python ] || die "--mail-auth needs dnspython in target/dkimpy (scripts/test installs it)"
-  target/dkimpy/bin/python bench/zone-dns.py "$work/records.txt" "$dns_port" &
-  dns_pid=$!
+  start_zone_dns "$work/records.txt" "$dns_port"
   derive_config "$work/auth.toml" "$auth_port" "$work/queue" "$auth_sink" cache="$work/plugin-cache"
-  sed -i "s|^\[dns\].*|[dns]\nservers = [\"127.0.0.1:$dns_port\"]|" "$work/auth.toml"
+  use_zone_dns "$work/auth.toml" "$dns_port"
   printf '\n[mail_auth]\ncheck_trusted = true\n' >>"$work/auth.toml"
   port[auth]=$auth_port sink[auth]=$auth_sink relays="plain chain auth postfix"
 fi

@@ -198,3 +198,17 @@ machine() {
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
   printf '%s, %s cores, Linux %s, %s' "${cpu:-unknown CPU}" "$(nproc)" "$(uname -r)" "$(date -u '+%Y-%m-%d %H:%M UTC')"
 }
+
+# The loopback DNS server (bench/zone-dns.py, dnspython from the dkimpy venv) answering
+# from RECORDS (`NAME TYPE VALUE` lines) on 127.0.0.1:PORT; sets dns_pid (the caller's
+# EXIT trap stops it).
+start_zone_dns() {
+  [ -x target/dkimpy/bin/python ] || die "the loopback DNS server needs dnspython in target/dkimpy (scripts/test installs it)"
+  target/dkimpy/bin/python bench/zone-dns.py "$1" "$2" &
+  dns_pid=$!
+}
+
+# Points CONFIG's [dns] at the loopback DNS server on PORT.
+use_zone_dns() {
+  sed -i "s|^\[dns\].*|[dns]\nservers = [\"127.0.0.1:$2\"]|" "$1"
+}

@@ -77,13 +77,12 @@ RECORDS
 } | "$python" tests/integration/support/dkimpy.py dkim "$work/key.pem" example.org s1 | tr -d '\r' >"$work/message.eml"
 log "message: $(wc -c <"$work/message.eml") bytes, signed by dkimpy"
 
-"$python" bench/zone-dns.py "$work/records.txt" "$dns_port" &
-dns_pid=$!
+start_zone_dns "$work/records.txt" "$dns_port"
 
 for variant in off on; do
   port_var="${variant}_port" sink_var="${variant}_sink"
   derive_config "$work/$variant.toml" "${!port_var}" "$work/queue" "${!sink_var}" no-plugins
-  sed -i "s|^\[dns\].*|[dns]\nservers = [\"127.0.0.1:$dns_port\"]|" "$work/$variant.toml"
+  use_zone_dns "$work/$variant.toml" "$dns_port"
 done
 printf '\n[mail_auth]\ncheck_trusted = true\n' >>"$work/on.toml"
 printf '\n[mail_auth]\nspf = false\ndkim = false\narc = false\ndmarc = false\n' >>"$work/off.toml"
