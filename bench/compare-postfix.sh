@@ -33,6 +33,8 @@
 # Needs root: Postfix drops privileges itself, smtp-sink is run with -u postfix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 n4k=5000 n100k=2000 sessions=20 repeat=3 warmup=500 base_port=3525 mail_auth=no
 while [ $# -gt 0 ]; do
@@ -44,17 +46,13 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --base-port) base_port=$2; shift 2 ;;
     --mail-auth) mail_auth=yes; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) show_help ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for v in "$n4k" "$n100k" "$sessions" "$repeat" "$warmup" "$base_port"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "needs root (a private Postfix instance; smtp-sink -u postfix)" >&2; exit 1; }
-for tool in smtp-source smtp-sink python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix python3)" >&2; exit 1; }
-done
+positive "$n4k" "$n100k" "$sessions" "$repeat" "$warmup" "$base_port"
+need_root "a private Postfix instance; smtp-sink -u postfix"
+need_tools "apt-get install postfix python3" smtp-source smtp-sink python3
 
 # 755: Postfix's unprivileged processes and smtp-sink (-u postfix) live below it.
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-compare.XXXXXX")
@@ -62,17 +60,11 @@ chmod 755 "$work"
 # A Postfix instance of our own: the default base (/tmp/pfbench) may be another
 # engineer's, and postfix-relay.sh wipes its base when it starts.
 export PF_BASE="$work/postfix"
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
-measure_pid="" sink_pid="" dns_pid=""
+sink_pid="" dns_pid=""
 cleanup() {
   [ -z "$dns_pid" ] || kill "$dns_pid" 2>/dev/null || true
-  # relay-throughput.sh runs smtp-sink as its child; stop both when interrupted.
-  if [ -n "$measure_pid" ]; then
-    pkill -P "$measure_pid" 2>/dev/null || true
-    kill "$measure_pid" 2>/dev/null || true
-  fi
+  stop_measure
   [ -z "$sink_pid" ] || kill "$sink_pid" 2>/dev/null || true
   stop_sluice
   "$shared/postfix-relay.sh" stop || true
@@ -105,23 +97,6 @@ declare -A count=([4096]=$n4k [102400]=$n100k)
 log "ports: postfix $pf_port -> $pf_sink, sluice no plugins $plain_port -> $plain_sink, sluice chain $chain_port -> $chain_sink"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# measure NAME N SESSIONS SIZE RELAY SINK: one relay-throughput.sh run; sets result to
-# "ACCEPT DELIVERED" (msgs/s), or "fail fail" when the sink did not get every message.
-# (Results go through globals, not $(...), so that the EXIT trap sees the pids.)
-measure() {
-  local out="$work/measure.out" line
-  "$shared/relay-throughput.sh" "$@" >"$out" 2>&1 &
-  measure_pid=$!
-  wait "$measure_pid" || true
-  measure_pid=
-  line=$(cat "$out")
-  log "  $line"
-  if [[ $line =~ accept\ ([0-9]+)\ msg/s,\ delivered\ ([0-9]+)\ msg/s ]]; then
-    result="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
-  else
-    result="fail fail"
-  fi
-}
 
 # A fresh Sluice for every run: smtp-sink -M N exits once it has the Nth message,
 # before acknowledging it, so the relay rightly keeps that one and retries it later.

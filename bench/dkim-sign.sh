@@ -22,36 +22,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=5000 sessions=20 repeat=3 warmup=500 base_port=3625
-while [ $# -gt 0 ]; do
-  case $1 in
-    --n) n=$2; shift 2 ;;
-    --sessions) sessions=$2; shift 2 ;;
-    --repeat) repeat=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --base-port) base_port=$2; shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-for v in "$n" "$sessions" "$repeat" "$warmup" "$base_port"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "needs root (smtp-sink -u postfix)" >&2; exit 1; }
-for tool in smtp-source smtp-sink python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install postfix python3)" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+parse_run_options "$@"
+need_root "smtp-sink -u postfix"
+need_tools "apt-get install postfix python3" smtp-source smtp-sink python3
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-dkim.XXXXXX")
 chmod 755 "$work"
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
-measure_pid="" sink_pid=""
+sink_pid=""
 cleanup() {
-  if [ -n "$measure_pid" ]; then
-    pkill -P "$measure_pid" 2>/dev/null || true
-    kill "$measure_pid" 2>/dev/null || true
-  fi
+  stop_measure
   [ -z "$sink_pid" ] || kill "$sink_pid" 2>/dev/null || true
   stop_sluice
   rm -rf "$work"
@@ -72,20 +54,6 @@ for algorithm in rsa ed25519; do
 done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-measure() { # as in compare-postfix.sh: sets result to "ACCEPT DELIVERED" or "fail fail"
-  local out="$work/measure.out" line
-  "$shared/relay-throughput.sh" "$@" >"$out" 2>&1 &
-  measure_pid=$!
-  wait "$measure_pid" || true
-  measure_pid=
-  line=$(cat "$out")
-  log "  $line"
-  if [[ $line =~ accept\ ([0-9]+)\ msg/s,\ delivered\ ([0-9]+)\ msg/s ]]; then
-    result="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
-  else
-    result="fail fail"
-  fi
-}
 
 # check_signed VARIANT A: one message through the config must arrive signed with a=A.
 check_signed() {

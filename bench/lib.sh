@@ -1,6 +1,6 @@
 # Shared helpers for the bench/ scripts; sourced, not run. The caller has cd'ed to the
-# repository root, set `set -euo pipefail` and created $work (a private temp dir that
-# its EXIT trap removes).
+# repository root and set `set -euo pipefail`, and creates $work (a private temp dir
+# that its EXIT trap removes) before calling the functions that use it.
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -212,3 +212,74 @@ start_zone_dns() {
 use_zone_dns() {
   sed -i "s|^\[dns\].*|[dns]\nservers = [\"127.0.0.1:$2\"]|" "$1"
 }
+
+# The options of the scripts that measure one relay in several configurations:
+# --n --sessions --repeat --warmup --base-port, and --help (the script's header). Sets
+# n, sessions, repeat, warmup and base_port, which the caller set to its defaults.
+parse_run_options() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --n) n=$2; shift 2 ;;
+      --sessions) sessions=$2; shift 2 ;;
+      --repeat) repeat=$2; shift 2 ;;
+      --warmup) warmup=$2; shift 2 ;;
+      --base-port) base_port=$2; shift 2 ;;
+      -h | --help) show_help ;;
+      *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+  done
+  positive "$n" "$sessions" "$repeat" "$warmup" "$base_port"
+}
+
+# Prints the script's header comment (its usage) and exits.
+show_help() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+}
+
+# Exits 2 unless every argument is a positive whole number.
+positive() {
+  local v
+  for v in "$@"; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
+  done
+}
+
+# need_root WHY / need_tools HINT TOOL...: exit 1 with a message when missing.
+need_root() {
+  [ "$(id -u)" = 0 ] || { echo "needs root ($1)" >&2; exit 1; }
+}
+need_tools() {
+  local hint=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing ($hint)" >&2; exit 1; }
+  done
+}
+
+# measure NAME N SESSIONS SIZE RELAY SINK: one relay-throughput.sh run; sets result to
+# "ACCEPT DELIVERED" (msgs/s), or "fail fail" when the sink did not get every message.
+# (Results go through globals, not $(...), so that the EXIT trap sees the pids:
+# stop_measure stops a run that is under way.)
+measure_pid=""
+measure() {
+  local out="$work/measure.out" line
+  "$shared/relay-throughput.sh" "$@" >"$out" 2>&1 &
+  measure_pid=$!
+  wait "$measure_pid" || true
+  measure_pid=
+  line=$(cat "$out")
+  log "  $line"
+  if [[ $line =~ accept\ ([0-9]+)\ msg/s,\ delivered\ ([0-9]+)\ msg/s ]]; then
+    result="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  else
+    result="fail fail"
+  fi
+}
+# relay-throughput.sh runs smtp-sink as its child: both go.
+stop_measure() {
+  [ -n "$measure_pid" ] || return 0
+  pkill -P "$measure_pid" 2>/dev/null || true
+  kill "$measure_pid" 2>/dev/null || true
+}
+

@@ -24,30 +24,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=3000 sessions=20 repeat=3 warmup=300 base_port=3625
-while [ $# -gt 0 ]; do
-  case $1 in
-    --n) n=$2; shift 2 ;;
-    --sessions) sessions=$2; shift 2 ;;
-    --repeat) repeat=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --base-port) base_port=$2; shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-for v in "$n" "$sessions" "$repeat" "$warmup" "$base_port"; do
-  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "not a positive number: $v" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "needs root (smtp-sink -u postfix)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+parse_run_options "$@"
+need_root "smtp-sink -u postfix"
 python=target/dkimpy/bin/python
-for tool in smtp-source smtp-sink openssl "$python"; do
-  command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 1; }
-done
+need_tools "postfix, openssl; scripts/test makes the dkimpy venv" smtp-source smtp-sink openssl "$python"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-mail-auth.XXXXXX")
 chmod 755 "$work"
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 dns_pid="" sink_pid=""
 cleanup() {
@@ -88,8 +73,8 @@ printf '\n[mail_auth]\ncheck_trusted = true\n' >>"$work/on.toml"
 printf '\n[mail_auth]\nspf = false\ndkim = false\narc = false\ndmarc = false\n' >>"$work/off.toml"
 declare -A port=([off]=$off_port [on]=$on_port) sink=([off]=$off_sink [on]=$on_sink)
 
-# measure COUNT SESSIONS RELAY SINK: delivered msgs/s (the sink has every message), or 0.
-measure() {
+# measure_signed COUNT SESSIONS RELAY SINK: delivered msgs/s (the sink has every message), or 0.
+measure_signed() {
   local count=$1 sess=$2 relay=$3 to=$4 t0 t1 _
   smtp-sink -u postfix -M "$count" 127.0.0.1:"$to" 1000 >/dev/null 2>&1 &
   sink_pid=$!
@@ -140,9 +125,9 @@ for rep in $(seq "$repeat"); do
     log "run $rep/$repeat, mail_auth $variant"
     rm -rf "$work/queue"
     start_sluice "$work/$variant.toml" "${port[$variant]}" "$work/$variant.log"
-    measure "$warmup" 5 "${port[$variant]}" "${sink[$variant]}"
+    measure_signed "$warmup" 5 "${port[$variant]}" "${sink[$variant]}"
     sleep 1
-    measure "$n" "$sessions" "${port[$variant]}" "${sink[$variant]}"
+    measure_signed "$n" "$sessions" "${port[$variant]}" "${sink[$variant]}"
     stop_sluice
     log "  $result msg/s"
     echo "$variant $result" >>"$results"
