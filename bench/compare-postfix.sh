@@ -119,53 +119,14 @@ run_sluice() { # VARIANT SIZE; sets result as measure does
   : >"$work/$variant.log"
 }
 
-# Postfix goes on working after its sink has everything (the unacknowledged last
-# message is deferred). Wait until its incoming and active queues are empty, then
-# delete what is deferred so it cannot be retried into a later run's sink.
-postfix_rest() {
-  local _
-  for _ in $(seq 600); do
-    [ -z "$(find "$PF_BASE/spool/incoming" "$PF_BASE/spool/active" -type f 2>/dev/null | head -1)" ] && break
-    sleep 0.1
-  done
-  postsuper -c "$PF_BASE/etc" -d ALL deferred >/dev/null 2>&1 || true
-}
-
-# Does the chain really run? One message through VARIANT to a sink that keeps what it
-# gets must carry a field matching PATTERN (spam-score, the last plugin, adds
-# X-Spam-Status; the checks add Authentication-Results). Sets found to that field.
-check_delivered() {
-  local variant=$1 pattern=$2 dump="$work/dump-$1" f _
-  found=""
-  mkdir -p "$dump" && chown postfix "$dump"
-  rm -rf "$work/queue"
-  start_sluice "$work/$variant.toml" "${port[$variant]}" "$work/$variant.log"
-  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"${sink[$variant]}" 100 >/dev/null 2>&1 &
-  sink_pid=$!
-  sleep 0.3
-  smtp-source -m 1 -l 4096 -f sender@example.org -t rcpt@example.com 127.0.0.1:"${port[$variant]}" >/dev/null 2>&1 ||
-    log "  smtp-source: $variant refused the message"
-  for _ in $(seq 100); do
-    f=$(find "$dump" -type f | head -1)
-    [ -n "$f" ] && found=$(grep -m1 -E "$pattern" "$f" || true)
-    [ -n "$found" ] && break
-    sleep 0.1
-  done
-  kill "$sink_pid" 2>/dev/null || true
-  wait "$sink_pid" 2>/dev/null || true
-  sink_pid=
-  stop_sluice
-  [ -n "$found" ] || { cat "$work/$variant.log" >&2; die "$variant delivered no message with $pattern"; }
-  : >"$work/$variant.log"
-  found=${found%$'\r'}
-}
-
 log "checking the example chain"
-check_delivered chain '^X-Spam-Status:'
+# Does the chain really run? spam-score, the last plugin, adds X-Spam-Status; the
+# checks add Authentication-Results.
+probe_delivered chain "$chain_port" "$chain_sink" '^X-Spam-Status:'
 chain_status=$found
 log "  delivered with: $chain_status"
 if [ "$mail_auth" = yes ]; then
-  check_delivered auth '^Authentication-Results:'
+  probe_delivered auth "$auth_port" "$auth_sink" '^Authentication-Results:'
   log "  with mail_auth: ${found:0:160}"
 fi
 

@@ -55,31 +55,9 @@ done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 
-# check_signed VARIANT A: one message through the config must arrive signed with a=A.
-check_signed() {
-  local dump="$work/dump-$1" f _ found=""
-  mkdir -p "$dump" && chown postfix "$dump"
-  rm -rf "$work/queue"
-  start_sluice "$work/$1.toml" "$port" "$work/$1.log"
-  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"$sink_port" 100 >/dev/null 2>&1 &
-  sink_pid=$!
-  sleep 0.3
-  smtp-source -m 1 -l 4096 -f sender@example.org -t rcpt@example.com 127.0.0.1:"$port" >/dev/null 2>&1 || true
-  for _ in $(seq 100); do
-    f=$(find "$dump" -type f | head -1)
-    [ -n "$f" ] && found=$(grep -m1 "^DKIM-Signature: v=1; a=$2;" "$f" || true)
-    [ -n "$found" ] && break
-    sleep 0.1
-  done
-  kill "$sink_pid" 2>/dev/null || true
-  wait "$sink_pid" 2>/dev/null || true
-  sink_pid=
-  stop_sluice
-  [ -n "$found" ] || { cat "$work/$1.log" >&2; die "$1: the sink got no DKIM-Signature with a=$2"; }
-  : >"$work/$1.log"
-}
-check_signed rsa rsa-sha256
-check_signed ed25519 ed25519-sha256
+# Each config must deliver a message signed with its algorithm.
+probe_delivered rsa "$port" "$sink_port" '^DKIM-Signature: v=1; a=rsa-sha256;'
+probe_delivered ed25519 "$port" "$sink_port" '^DKIM-Signature: v=1; a=ed25519-sha256;'
 
 results="$work/results"
 : >"$results"

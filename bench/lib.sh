@@ -283,3 +283,49 @@ stop_measure() {
   kill "$measure_pid" 2>/dev/null || true
 }
 
+# Postfix goes on working after its sink has everything (the unacknowledged last
+# message is deferred). Waits until its incoming and active queues are empty, then
+# deletes what is deferred so it cannot be retried into a later run's sink.
+postfix_rest() {
+  local _
+  for _ in $(seq 600); do
+    [ -z "$(find "$PF_BASE/spool/incoming" "$PF_BASE/spool/active" -type f 2>/dev/null | head -1)" ] && break
+    sleep 0.1
+  done
+  postsuper -c "$PF_BASE/etc" -d ALL deferred >/dev/null 2>&1 || true
+}
+
+# probe_delivered VARIANT PORT SINK PATTERN [SMTP-SOURCE OPTION...]: one message
+# (smtp-source's `-l 4096` unless options are given, e.g. -F FILE) through a fresh
+# Sluice running $work/VARIANT.toml on PORT, to a sink on SINK that keeps it. Sets
+# found to the message's first line matching the extended regex PATTERN (without its
+# CR) and found_file to the message as delivered; dies with the server's log when no
+# delivered message has such a line.
+probe_delivered() {
+  local variant=$1 port=$2 to=$3 pattern=$4 dump="$work/dump-$1" _
+  shift 4
+  [ $# -gt 0 ] || set -- -l 4096
+  found="" found_file=""
+  mkdir -p "$dump" && chown postfix "$dump"
+  rm -rf "$work/queue"
+  start_sluice "$work/$variant.toml" "$port" "$work/$variant.log"
+  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"$to" 100 >/dev/null 2>&1 &
+  sink_pid=$!
+  sleep 0.3
+  smtp-source -m 1 "$@" -f sender@example.org -t rcpt@example.com 127.0.0.1:"$port" >/dev/null 2>&1 ||
+    log "  smtp-source: $variant refused the message"
+  for _ in $(seq 100); do
+    found_file=$(find "$dump" -type f | head -1)
+    [ -n "$found_file" ] && found=$(grep -m1 -E "$pattern" "$found_file" || true)
+    [ -n "$found" ] && break
+    sleep 0.1
+  done
+  kill "$sink_pid" 2>/dev/null || true
+  wait "$sink_pid" 2>/dev/null || true
+  sink_pid=
+  stop_sluice
+  [ -n "$found" ] || { cat "$work/$variant.log" >&2; die "$variant delivered no message with $pattern"; }
+  : >"$work/$variant.log"
+  found=${found%$'\r'}
+}
+

@@ -93,30 +93,12 @@ measure_signed() {
 }
 
 # One message through the "on" server to a sink that keeps it: the checks really run.
-check_results() {
-  local dump="$work/dump" f _ found=""
-  mkdir -p "$dump" && chown postfix "$dump"
-  rm -rf "$work/queue"
-  start_sluice "$work/on.toml" "$on_port" "$work/on.log"
-  smtp-sink -u postfix -d "$dump/%H%M%S." 127.0.0.1:"$on_sink" 100 >/dev/null 2>&1 &
-  sink_pid=$!
-  sleep 0.3
-  smtp-source -m 1 -F "$work/message.eml" -f sender@example.org -t rcpt@example.com 127.0.0.1:"$on_port" \
-    >/dev/null 2>&1 || true
-  for _ in $(seq 100); do
-    f=$(find "$dump" -type f | head -1)
-    [ -n "$f" ] && found=$(tr -d '\r' <"$f" | sed -n '/^Authentication-Results:/,/^[^ \t]/p' | tr -d '\n\t')
-    [ -n "$found" ] && break
-    sleep 0.1
-  done
-  kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; sink_pid=
-  stop_sluice
-  [[ $found == *"dkim=pass"* && $found == *"spf=pass"* && $found == *"dmarc=pass"* ]] ||
-    { cat "$work/on.log" >&2; die "the checks did not pass: ${found:-no Authentication-Results}"; }
-  log "  delivered with: ${found:0:200}"
-}
 log "checking that the checks run"
-check_results
+probe_delivered on "$on_port" "$on_sink" '^Authentication-Results:' -F "$work/message.eml"
+found=$(tr -d '\r' <"$found_file" | sed -n '/^Authentication-Results:/,/^[^ \t]/p' | tr -d '\n\t')
+[[ $found == *"dkim=pass"* && $found == *"spf=pass"* && $found == *"dmarc=pass"* ]] ||
+  die "the checks did not pass: $found"
+log "  delivered with: ${found:0:200}"
 
 results="$work/results"
 : >"$results"

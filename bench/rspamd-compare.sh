@@ -93,14 +93,6 @@ timeout = "5s"
 TOML
 
 
-postfix_rest() { # as in compare-postfix.sh: let it finish, drop the deferred leftover
-  local _
-  for _ in $(seq 600); do
-    [ -z "$(find "$PF_BASE/spool/incoming" "$PF_BASE/spool/active" -type f 2>/dev/null | head -1)" ] && break
-    sleep 0.1
-  done
-  postsuper -c "$PF_BASE/etc" -d ALL deferred >/dev/null 2>&1 || true
-}
 
 # one_message RELAY_PORT SINK_PORT: sends one message, sets header to its X-Spamd-Result
 # line at the sink (empty if none) and checks that rspamd scanned it.
