@@ -90,32 +90,16 @@ sluice_plugin::export!(HttpPolicy);
 #[cfg(test)]
 mod tests {
     use serde_json::Value as Json;
-    use sluice_plugin::testing::{FakeHttp, from_toml, parse_clean};
-    use sluice_plugin::{Header, Recipient, Verdict};
+    use sluice_plugin::testing::{FakeHttp, from_toml, parse_clean, session};
+    use sluice_plugin::{Header, Verdict};
 
     use super::*;
 
-    fn session() -> Session {
-        Session {
-            id: "s1".into(),
-            client_ip: "192.0.2.7".into(),
-            client_port: 40000,
-            reverse_name: None,
-            helo: Some("client.example.org".into()),
-            tls: None,
-            auth_user: None,
-            server_hostname: "mx.example.com".into(),
-        }
-    }
-
     fn transaction() -> Transaction {
         Transaction {
-            sender: Some("a@example.org".into()),
-            sender_params: Vec::new(),
-            recipients: vec![Recipient { address: "b@example.com".into(), params: Vec::new() }],
             tags: vec!["earlier".into()],
             score: 0.5,
-            annotations: Vec::new(),
+            ..sluice_plugin::testing::transaction("a@example.org", &["b@example.com"])
         }
     }
 

@@ -41,33 +41,14 @@ pub fn checkv2<'a>(settings: &Settings, session: &Session, transaction: &Transac
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use sluice_plugin::Recipient;
 
     use super::*;
 
     pub fn session() -> Session {
-        Session {
-            id: "s42".into(),
-            client_ip: "192.0.2.7".into(),
-            client_port: 40000,
-            reverse_name: None,
-            helo: Some("client.example.org".into()),
-            tls: None,
-            auth_user: None,
-            server_hostname: "mx.example.com".into(),
-        }
+        Session { id: "s42".into(), ..sluice_plugin::testing::session() }
     }
 
-    pub fn transaction(sender: &str, recipients: &[&str]) -> Transaction {
-        Transaction {
-            sender: Some(sender.into()),
-            sender_params: Vec::new(),
-            recipients: recipients.iter().map(|r| Recipient { address: r.to_string(), params: Vec::new() }).collect(),
-            tags: Vec::new(),
-            score: 0.0,
-            annotations: Vec::new(),
-        }
-    }
+    pub use sluice_plugin::testing::transaction;
 
     #[test]
     fn envelope_as_protocol_headers() {
