@@ -1,30 +1,15 @@
 //! DKIM-signing the message as it will be stored: after the plugins' changes and our
 //! Received field, so the signature covers exactly what is delivered.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::super::replies;
 use super::super::socket::Socket;
 use super::Session;
 use crate::mail::QueueId;
-use crate::queue::{MessageBuffer, StoredBody};
+use crate::queue::StoredBody;
 use crate::wire::Reply;
-
-/// The whole received content, the spilled rest read back from its file.
-async fn whole_content(content: &MessageBuffer) -> std::io::Result<Vec<u8>> {
-    let mut whole = content.head().to_vec();
-    if let Some(spill) = content.spill_file() {
-        whole.extend_from_slice(&tokio::fs::read(spill).await?);
-    }
-    Ok(whole)
-}
-
-/// The received content from `skip` (the body, when plugins rewrote the header section).
-async fn received_body(content: &Arc<MessageBuffer>, skip: u64) -> std::io::Result<Vec<u8>> {
-    let mut whole = whole_content(content).await?;
-    whole.drain(..(skip as usize).min(whole.len()));
-    Ok(whole)
-}
 
 impl<S: Socket> Session<S> {
     /// Puts a `DKIM-Signature` at the top of `prefix` when the message is ours (from a
@@ -42,33 +27,32 @@ impl<S: Socket> Session<S> {
         if signers.is_empty() || !(self.trusted || self.client.auth_user.is_some()) {
             return Ok(prefix);
         }
-        // A spilled message is signed whole, and its From field may lie past the part
-        // kept in memory (a header section over the in-memory threshold).
-        let whole = match body {
-            StoredBody::Received { content, skip: 0 } if content.spill_file().is_some() => {
-                match whole_content(content).await {
-                    Ok(whole) => Some(whole),
-                    Err(error) => return Err(self.signing_failed(id, &error)),
-                }
-            }
-            _ => None,
+        // The header section is in the received content when nothing of it was
+        // skipped, otherwise in the prefix (plugins rewrote it): then whether to sign is
+        // known before anything is read back.
+        let header_in_rest = matches!(body, StoredBody::Received { skip: 0, .. });
+        let prefix_domain = match header_in_rest {
+            true => None,
+            false => match signers.domain_for(&prefix) {
+                Some(domain) => Some(domain),
+                None => return Ok(prefix),
+            },
         };
-        // Where the header section is: in the received content unless plugins rewrote
-        // it into the prefix.
-        let header = match (body, &whole) {
-            (_, Some(whole)) => whole.as_slice(),
-            (StoredBody::Received { content, skip: 0 }, None) => content.head(),
-            _ => prefix.as_slice(),
-        };
-        let Some(domain) = signers.domain_for(header) else { return Ok(prefix) };
-        let signed = match (body, &whole) {
-            (_, Some(whole)) => signers.sign(domain, &[&prefix, whole]),
-            (StoredBody::Received { content, skip: 0 }, None) => signers.sign(domain, &[&prefix, content.head()]),
-            (StoredBody::Received { content, skip }, None) => match received_body(content, *skip).await {
-                Ok(rest) => signers.sign(domain, &[&[prefix.as_slice(), &rest].concat()]),
+        // What follows the prefix: the received content from `skip` (its spilled part
+        // read back; a From field may lie past the part kept in memory), or the
+        // plugins' replacement.
+        let rest = match body {
+            StoredBody::Received { content, skip } => match content.contents().await {
+                Ok(whole) => slice_from(whole, *skip as usize),
                 Err(error) => return Err(self.signing_failed(id, &error)),
             },
-            (StoredBody::Replaced(bytes), None) => signers.sign(domain, &[&[prefix.as_slice(), bytes].concat()]),
+            StoredBody::Replaced(bytes) => Cow::Borrowed(bytes.as_slice()),
+        };
+        let Some(domain) = prefix_domain.or_else(|| signers.domain_for(&rest)) else { return Ok(prefix) };
+        let signed = if header_in_rest {
+            signers.sign(domain, &[&prefix, &rest])
+        } else {
+            signers.sign(domain, &[&[prefix.as_slice(), &rest].concat()])
         };
         match signed {
             Ok(field) => {
@@ -86,5 +70,16 @@ impl<S: Socket> Session<S> {
         metrics::counter!("sluice_dkim_signed_total", "result" => "failed").increment(1);
         tracing::error!(%id, %error, "cannot DKIM-sign the message; answering 451");
         replies::SIGNING_FAILED
+    }
+}
+
+/// `bytes` from `start` (all of them past the end: empty).
+fn slice_from(bytes: Cow<'_, [u8]>, start: usize) -> Cow<'_, [u8]> {
+    match bytes {
+        Cow::Borrowed(b) => Cow::Borrowed(b.get(start..).unwrap_or_default()),
+        Cow::Owned(mut v) => {
+            v.drain(..start.min(v.len()));
+            Cow::Owned(v)
+        }
     }
 }
